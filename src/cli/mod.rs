@@ -1,0 +1,131 @@
+//! The command line: clap definitions, global options, and dispatch to thin commands.
+
+mod commands;
+mod error;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use error::{CliError, ExitStatus};
+
+/// Provision the AWS infrastructure of a BPA deployment on Amazon EKS from one YAML profile.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bpa-infra",
+    version,
+    about,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Profile name (resolves to profiles/NAME.yaml) or path to a profile file
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "BPA_INFRA_PROFILE",
+        value_name = "NAME|PATH"
+    )]
+    pub profile: Option<String>,
+    /// AWS region (overrides the profile's region)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named AWS credentials profile
+    #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
+    pub aws_profile: Option<String>,
+    /// AWS endpoint URL, e.g. for an emulator
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format of results on stdout and of progress on stderr
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Disable colours (also when NO_COLOR is set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Log more (repeat for more detail)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Log only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Answer yes to confirmations (needed without a terminal)
+    #[arg(long, global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the profile offline and report every error with its line
+    Validate,
+    /// Print the JSON Schema of the profile format
+    Schema,
+    /// Print shell completions
+    Completions {
+        /// Shell to generate completions for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+impl GlobalArgs {
+    /// Tells whether colour may be used on a stream that is (or is not) a terminal.
+    pub fn color(&self, is_terminal: bool) -> bool {
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        is_terminal && !self.no_color && !no_color_env
+    }
+
+    /// Returns the profile path from `-p`/`BPA_INFRA_PROFILE`, or a usage error.
+    pub fn profile_path(&self) -> Result<PathBuf, CliError> {
+        let name = self.profile.as_deref().ok_or_else(|| {
+            CliError::usage("no profile given")
+                .hinted("pass `-p NAME` (profiles/NAME.yaml) or `-p path/to/profile.yaml`, or set BPA_INFRA_PROFILE")
+        })?;
+        Ok(bpa_infra::profile::resolve_path(name))
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let status = match err.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitStatus::Success
+                }
+                _ => ExitStatus::Usage,
+            };
+            // clap renders its own help and usage errors (to stdout and stderr respectively).
+            let _ = err.print();
+            return status.into();
+        }
+    };
+    let color = cli.global.color(std::io::stderr().is_terminal());
+    match commands::run(&cli) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            err.report(cli.global.output, color);
+            err.status().into()
+        }
+    }
+}
