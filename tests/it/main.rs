@@ -1,0 +1,6 @@
+//! The one integration-test binary: runs the real `bpa-infra` binary, a module per command.
+//!
+//! One binary on purpose: every extra test binary is another long link with the AWS SDK.
+
+mod support;
+mod validate;

@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The repository root, where `profiles/` and `templates/` live.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `bpa-infra` command run from the repository root with a clean environment:
+/// no AWS credentials or profile settings leak in from the developer's shell.
+pub fn bpa_infra() -> Command {
+    let mut cmd = Command::cargo_bin("bpa-infra").expect("the binary is built for tests");
+    cmd.current_dir(root());
+    for var in [
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "BPA_INFRA_PROFILE",
+        "NO_COLOR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent/bpa-infra-test/config");
+    cmd.env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/bpa-infra-test/credentials");
+    cmd
+}
+
+/// Writes `text` to a profile file in `dir` and returns its path.
+pub fn write_profile(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a test profile");
+    path
+}
