@@ -19,7 +19,12 @@ pub struct ProfileError {
 
 impl ProfileError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into(), hint: None, location: None }
+        Self {
+            path: path.into(),
+            message: message.into(),
+            hint: None,
+            location: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -48,9 +53,15 @@ impl ProfileErrors {
         let source = Arc::new(NamedSource::new(origin, text.to_string()).with_language("YAML"));
         let errors = errors
             .into_iter()
-            .map(|error| SourcedError { error, source: Arc::clone(&source) })
+            .map(|error| SourcedError {
+                error,
+                source: Arc::clone(&source),
+            })
             .collect();
-        Self { origin: origin.to_string(), errors }
+        Self {
+            origin: origin.to_string(),
+            errors,
+        }
     }
 
     /// The errors, in the order they appear in the file.
@@ -62,7 +73,12 @@ impl ProfileErrors {
 impl fmt::Display for ProfileErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(f, "{} has {n} error{}", self.origin, if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{} has {n} error{}",
+            self.origin,
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -88,19 +104,26 @@ impl std::error::Error for SourcedError {}
 
 impl Diagnostic for SourcedError {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.error.hint.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.error
+            .hint
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.error.location.map(|_| self.source.as_ref() as &dyn SourceCode)
+        self.error
+            .location
+            .map(|_| self.source.as_ref() as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let location = self.error.location?;
-        Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(
-            Some("here".to_string()),
-            (location.offset, location.len),
-        ))))
+        Some(Box::new(std::iter::once(
+            LabeledSpan::new_primary_with_span(
+                Some("here".to_string()),
+                (location.offset, location.len),
+            ),
+        )))
     }
 }
 
@@ -122,8 +145,14 @@ impl ProfileErrors {
     pub fn to_plain_text(&self) -> String {
         let mut out = format!("{self}\n");
         for e in self.errors() {
-            let position = e.location.map_or(String::new(), |l| format!(":{}:{}", l.line, l.column));
-            let path = if e.path.is_empty() { String::new() } else { format!(" {}:", e.path) };
+            let position = e
+                .location
+                .map_or(String::new(), |l| format!(":{}:{}", l.line, l.column));
+            let path = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!(" {}:", e.path)
+            };
             out.push_str(&format!("{}{position}:{path} {}\n", self.origin, e.message));
             if let Some(hint) = &e.hint {
                 out.push_str(&format!("  hint: {hint}\n"));

@@ -17,7 +17,7 @@ pub use diagnostics::{ProfileError, ProfileErrors};
 pub use model::*;
 pub use raw::{API_VERSION, RawProfile};
 pub use source::SourceMap;
-pub use validate::check_master_password;
+pub use validate::{Problem, check_master_password};
 
 /// Directory where profiles given by name live.
 pub const PROFILES_DIR: &str = "profiles";

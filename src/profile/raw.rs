@@ -143,11 +143,17 @@ pub struct RawEndpointAccess {
 
 impl Default for RawEndpointAccess {
     fn default() -> Self {
-        Self { private: true, public: true, public_cidrs: default_public_access_cidrs() }
+        Self {
+            private: true,
+            public: true,
+            public_cidrs: default_public_access_cidrs(),
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ControlPlaneLog {
     Api,
@@ -177,7 +183,8 @@ pub struct RawNodeGroup {
     /// Directories created under `/opt/bpa/data/` on this node, e.g. `/opt/bpa/data/kafka`.
     #[serde(default)]
     pub data_dirs: Vec<String>,
-    /// Kernel parameters persisted in `/etc/sysctl.d/`.
+    /// Kernel parameters persisted in `/etc/sysctl.d/`; always on top of
+    /// `vm.max_map_count: "262144"` (which Elasticsearch needs), unless listed with another value.
     #[serde(default = "default_sysctls")]
     pub sysctls: BTreeMap<String, String>,
 }
@@ -195,7 +202,11 @@ pub struct RawGroupSize {
 
 impl Default for RawGroupSize {
     fn default() -> Self {
-        Self { min: 1, desired: 1, max: 1 }
+        Self {
+            min: 1,
+            desired: 1,
+            max: 1,
+        }
     }
 }
 
@@ -212,7 +223,10 @@ pub struct RawDataVolume {
 
 impl Default for RawDataVolume {
     fn default() -> Self {
-        Self { size_gib: default_data_volume_gib(), r#type: default_data_volume_type() }
+        Self {
+            size_gib: default_data_volume_gib(),
+            r#type: default_data_volume_type(),
+        }
     }
 }
 
@@ -312,20 +326,22 @@ pub struct RawStorage {
 
 impl Default for RawStorage {
     fn default() -> Self {
-        Self { r#type: default_storage_type(), size_gib: default_storage_gib(), iops: Some(3000) }
+        Self {
+            r#type: default_storage_type(),
+            size_gib: default_storage_gib(),
+            iops: Some(3000),
+        }
     }
 }
 
 /// Where the master password comes from.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum RawMasterPassword {
     /// `managed`: RDS keeps it in Secrets Manager.
     Managed(ManagedKeyword),
     /// Read from the named environment variable when it is needed.
-    FromEnv {
-        from_env: String,
-    },
+    FromEnv { from_env: String },
 }
 
 impl Default for RawMasterPassword {
@@ -504,7 +520,10 @@ pub struct RawKie {
 
 impl Default for RawKie {
     fn default() -> Self {
-        Self { controller_url: default_kie_controller_url(), server_id: default_kie_server_id() }
+        Self {
+            controller_url: default_kie_controller_url(),
+            server_id: default_kie_server_id(),
+        }
     }
 }
 
@@ -518,7 +537,11 @@ fn default_pod_cidr() -> String {
     "100.64.0.0/16".into()
 }
 fn default_cluster_logging() -> Vec<ControlPlaneLog> {
-    vec![ControlPlaneLog::Api, ControlPlaneLog::Audit, ControlPlaneLog::Authenticator]
+    vec![
+        ControlPlaneLog::Api,
+        ControlPlaneLog::Audit,
+        ControlPlaneLog::Authenticator,
+    ]
 }
 fn default_public_access_cidrs() -> Vec<String> {
     vec!["0.0.0.0/0".into()]
@@ -526,7 +549,10 @@ fn default_public_access_cidrs() -> Vec<String> {
 fn default_addons() -> Vec<RawAddon> {
     ["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"]
         .into_iter()
-        .map(|name| RawAddon { name: name.into(), version: None })
+        .map(|name| RawAddon {
+            name: name.into(),
+            version: None,
+        })
         .collect()
 }
 fn default_instance_type() -> String {

@@ -26,8 +26,14 @@ pub struct SourceMap {
 }
 
 enum Frame {
-    Map { path: String, pending_key: Option<String> },
-    Seq { path: String, next: usize },
+    Map {
+        path: String,
+        pending_key: Option<String>,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
 }
 
 impl SourceMap {
@@ -56,7 +62,10 @@ impl SourceMap {
                 Event::MappingStart(..) => {
                     let path = next_value_path(&mut stack).unwrap_or_default();
                     map.values.insert(path.clone(), location);
-                    stack.push(Frame::Map { path, pending_key: None });
+                    stack.push(Frame::Map {
+                        path,
+                        pending_key: None,
+                    });
                 }
                 Event::SequenceStart(..) => {
                     let path = next_value_path(&mut stack).unwrap_or_default();
@@ -106,7 +115,11 @@ fn next_value_path(stack: &mut [Frame]) -> Option<String> {
 }
 
 fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
 /// Returns the enclosing path: `a.b[2].c` → `a.b[2]` → `a.b` → `a` → `` → None.

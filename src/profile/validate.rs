@@ -11,6 +11,7 @@
 //! Every error carries its YAML path; the [`SourceMap`] turns the path into a line and
 //! column.
 
+mod checks;
 mod rules;
 mod structure;
 #[cfg(test)]
@@ -18,10 +19,9 @@ mod tests;
 
 use super::diagnostics::{ProfileError, ProfileErrors};
 use super::model::Profile;
-use super::raw::RawProfile;
 use super::source::{Location, SourceMap};
 
-pub use rules::check_master_password;
+pub use checks::{Problem, check_master_password};
 
 /// Parses and validates a profile's text; `origin` names it in errors (usually its path).
 pub fn parse_and_validate(text: &str, origin: &str) -> Result<Profile, ProfileErrors> {
@@ -36,24 +36,69 @@ pub fn parse_and_validate(text: &str, origin: &str) -> Result<Profile, ProfileEr
         Ok(document) => document,
         Err(error) => {
             return Err(fail(vec![
-                ProfileError::new("", format!("the YAML cannot be read as plain data: {error}"))
-                    .with_hint("use only strings as mapping keys, and no YAML tags"),
+                ProfileError::new(
+                    "",
+                    format!("the YAML cannot be read as plain data: {error}"),
+                )
+                .with_hint("use only strings as mapping keys, and no YAML tags"),
             ]));
         }
     };
 
-    let errors = structure::check(&document);
-    if !errors.is_empty() {
-        return Err(fail(errors));
+    let findings = structure::check(&document, text, &map);
+    // Rules still run on what the schema check left intact, so one run reports every
+    // kind of mistake; problems about values the schema already refused are dropped.
+    let (repaired, renames) = structure::repair(&document, &findings);
+    let mut settled: Vec<String> = findings
+        .broken
+        .iter()
+        .map(|pointer| structure::pointer_to_path(pointer, &document))
+        .collect();
+    settled.extend(findings.missing.iter().cloned());
+    let mut errors = findings.errors;
+
+    let (sections, failures) = rules::Sections::read(&repaired);
+    for (field, message) in failures {
+        // serde refuses a few values the schema lets through, e.g. integers beyond u32.
+        if !errors.iter().any(|e| related(&e.path, &field)) {
+            errors.push(
+                ProfileError::new(&field, message)
+                    .with_hint("see `bpa-infra schema` for the format of this section"),
+            );
+        }
     }
 
-    // The schema accepts a few values serde refuses (integers beyond u32, for one);
-    // deserializing the text rather than the value keeps serde's position for those.
-    let raw: RawProfile = match serde_yaml::from_str(text) {
-        Ok(raw) => raw,
-        Err(error) => return Err(fail(vec![syntax_error(&error, text)])),
-    };
-    rules::check(&raw, &document).map_err(fail)
+    let (profile, problems) = rules::check(&sections, &repaired);
+    for mut problem in problems {
+        if settled.iter().any(|path| related(path, &problem.path)) {
+            continue;
+        }
+        for (seen, written) in &renames {
+            if related(seen, &problem.path) && problem.path.len() >= seen.len() {
+                problem.path = format!("{written}{}", &problem.path[seen.len()..]);
+            }
+        }
+        errors.push(problem);
+    }
+
+    match profile {
+        Some(profile) if errors.is_empty() => Ok(profile),
+        _ => {
+            if errors.is_empty() {
+                // A section failed without saying why; never let that pass as valid.
+                errors.push(ProfileError::new("", "the profile could not be read"));
+            }
+            Err(fail(errors))
+        }
+    }
+}
+
+/// Tells whether one YAML path contains the other (`a.b` and `a.b[0].c`, not `a.bc`).
+fn related(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.is_empty()
+        || long == short
+        || (long.starts_with(short) && matches!(long.as_bytes()[short.len()], b'.' | b'['))
 }
 
 /// Makes one error of a YAML or serde failure, at the position it reports.
@@ -68,8 +113,12 @@ fn syntax_error(error: &serde_yaml::Error, text: &str) -> ProfileError {
     if let Some(location) = error.location() {
         let offset = location.index().min(text.len());
         let len = text[offset..].chars().next().map_or(0, char::len_utf8);
-        error_out.location =
-            Some(Location { offset, len, line: location.line(), column: location.column() });
+        error_out.location = Some(Location {
+            offset,
+            len,
+            line: location.line(),
+            column: location.column(),
+        });
     }
     error_out
 }

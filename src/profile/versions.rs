@@ -35,16 +35,43 @@ pub struct EksVersion {
 /// extended support runs to 2026-11-26: a new cluster on it would be out of support
 /// within days.
 pub const EKS_VERSIONS: &[EksVersion] = &[
-    EksVersion { major: 1, minor: 36, support: EksSupport::Standard, support_ends: None },
-    EksVersion { major: 1, minor: 35, support: EksSupport::Standard, support_ends: None },
-    EksVersion { major: 1, minor: 34, support: EksSupport::Standard, support_ends: Some("2026-12-02") },
-    EksVersion { major: 1, minor: 33, support: EksSupport::Extended, support_ends: Some("2027-07-29") },
-    EksVersion { major: 1, minor: 32, support: EksSupport::Extended, support_ends: Some("2027-03-23") },
+    EksVersion {
+        major: 1,
+        minor: 36,
+        support: EksSupport::Standard,
+        support_ends: None,
+    },
+    EksVersion {
+        major: 1,
+        minor: 35,
+        support: EksSupport::Standard,
+        support_ends: None,
+    },
+    EksVersion {
+        major: 1,
+        minor: 34,
+        support: EksSupport::Standard,
+        support_ends: Some("2026-12-02"),
+    },
+    EksVersion {
+        major: 1,
+        minor: 33,
+        support: EksSupport::Extended,
+        support_ends: Some("2027-07-29"),
+    },
+    EksVersion {
+        major: 1,
+        minor: 32,
+        support: EksSupport::Extended,
+        support_ends: Some("2027-03-23"),
+    },
 ];
 
 /// Looks up a Kubernetes version in [`EKS_VERSIONS`].
 pub fn eks_version(major: u32, minor: u32) -> Option<&'static EksVersion> {
-    EKS_VERSIONS.iter().find(|v| v.major == major && v.minor == minor)
+    EKS_VERSIONS
+        .iter()
+        .find(|v| v.major == major && v.minor == minor)
 }
 
 /// Lists the supported Kubernetes versions for a hint, e.g. `1.36, 1.35, 1.34 (standard support ends 2026-12-02), …`.
@@ -56,9 +83,14 @@ pub fn eks_versions_hint() -> String {
             (EksSupport::Standard, Some(end)) => {
                 format!("{}.{} (standard support ends {end})", v.major, v.minor)
             }
-            (EksSupport::Extended, None) => format!("{}.{} (extended support, paid)", v.major, v.minor),
+            (EksSupport::Extended, None) => {
+                format!("{}.{} (extended support, paid)", v.major, v.minor)
+            }
             (EksSupport::Extended, Some(end)) => {
-                format!("{}.{} (extended support, paid, until {end})", v.major, v.minor)
+                format!(
+                    "{}.{} (extended support, paid, until {end})",
+                    v.major, v.minor
+                )
             }
         })
         .collect();
@@ -91,12 +123,30 @@ pub struct PostgresMajor {
 /// them yet. `password_encryption = md5` is the runbook's choice because some BPA
 /// clients predate SCRAM.
 pub const POSTGRES_MAJORS: &[PostgresMajor] = &[
-    PostgresMajor { major: 13, md5: Md5Support::Supported },
-    PostgresMajor { major: 14, md5: Md5Support::Supported },
-    PostgresMajor { major: 15, md5: Md5Support::Supported },
-    PostgresMajor { major: 16, md5: Md5Support::Supported },
-    PostgresMajor { major: 17, md5: Md5Support::Supported },
-    PostgresMajor { major: 18, md5: Md5Support::Deprecated },
+    PostgresMajor {
+        major: 13,
+        md5: Md5Support::Supported,
+    },
+    PostgresMajor {
+        major: 14,
+        md5: Md5Support::Supported,
+    },
+    PostgresMajor {
+        major: 15,
+        md5: Md5Support::Supported,
+    },
+    PostgresMajor {
+        major: 16,
+        md5: Md5Support::Supported,
+    },
+    PostgresMajor {
+        major: 17,
+        md5: Md5Support::Supported,
+    },
+    PostgresMajor {
+        major: 18,
+        md5: Md5Support::Deprecated,
+    },
 ];
 
 /// Looks up a PostgreSQL major version in [`POSTGRES_MAJORS`].
@@ -106,8 +156,14 @@ pub fn postgres_major(major: u32) -> Option<&'static PostgresMajor> {
 
 /// Lists the known PostgreSQL majors for a hint.
 pub fn postgres_majors_hint() -> String {
-    let list: Vec<String> = POSTGRES_MAJORS.iter().map(|m| m.major.to_string()).collect();
-    format!("RDS offers PostgreSQL {} (as of {CHECKED_ON})", list.join(", "))
+    let list: Vec<String> = POSTGRES_MAJORS
+        .iter()
+        .map(|m| m.major.to_string())
+        .collect();
+    format!(
+        "RDS offers PostgreSQL {} (as of {CHECKED_ON})",
+        list.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -116,7 +172,11 @@ mod tests {
 
     #[test]
     fn lists_are_sorted_and_unique() {
-        assert!(EKS_VERSIONS.windows(2).all(|w| (w[0].major, w[0].minor) > (w[1].major, w[1].minor)));
+        assert!(
+            EKS_VERSIONS
+                .windows(2)
+                .all(|w| (w[0].major, w[0].minor) > (w[1].major, w[1].minor))
+        );
         assert!(POSTGRES_MAJORS.windows(2).all(|w| w[0].major < w[1].major));
     }
 
@@ -126,6 +186,9 @@ mod tests {
         for v in EKS_VERSIONS {
             assert!(hint.contains(&format!("{}.{}", v.major, v.minor)), "{hint}");
         }
-        assert!(hint.contains("1.34 (standard support ends 2026-12-02)"), "{hint}");
+        assert!(
+            hint.contains("1.34 (standard support ends 2026-12-02)"),
+            "{hint}"
+        );
     }
 }

@@ -2,57 +2,88 @@
 //! depend on other fields.
 //!
 //! Each rule reports a [`ProfileError`] at the YAML path of the value it is about and
-//! keeps going, so one run lists every problem. Checks of single values are plain
-//! functions returning a [`Problem`], so they can be tested (and reused by the CLI,
-//! like [`check_master_password`]) on their own.
+//! keeps going, so one run lists every problem. Checks of single values live in
+//! [`checks`](super::checks).
 
 use std::collections::{BTreeMap, HashMap};
 
 use ipnet::Ipv4Net;
 use serde_json::Value;
 
+use super::checks::*;
 use crate::profile::diagnostics::ProfileError;
 use crate::profile::model::*;
 use crate::profile::raw::*;
-use crate::profile::versions::{self, Md5Support, PostgresMajor};
+use crate::profile::versions;
 
-/// Longest profile name: it prefixes every derived resource name, and the longest ones
-/// (`<name>-<node group>` for EKS node groups and launch templates, at most 63
-/// characters; IAM role names such as `<name>-eks-node-role`, at most 64) must fit.
-pub const MAX_PROFILE_NAME: usize = 28;
-/// Longest node group name, so that `<profile name>-<node group>` fits in 63 characters.
-pub const MAX_NODE_GROUP_NAME: usize = 63 - MAX_PROFILE_NAME - 1;
-/// Where node data directories live (the data volume is mounted at `/opt`).
-pub const DATA_DIR_ROOT: &str = "/opt/bpa/data/";
-
-/// What is wrong with one value and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub message: String,
-    pub hint: String,
+/// The sections of a profile that could be read, each `None` when its structure is
+/// broken (already reported), so the rules of every other section still run.
+#[derive(Debug, Default)]
+pub(super) struct Sections {
+    pub api_version: Option<String>,
+    pub name: Option<String>,
+    pub region: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub network: Option<RawNetwork>,
+    pub eks: Option<RawEks>,
+    pub rds: Option<RawRds>,
+    pub ecr: Option<RawEcr>,
+    pub atlas: Option<Option<RawAtlas>>,
+    pub ingress: Option<RawIngress>,
+    pub kie: Option<RawKie>,
 }
 
-fn problem(message: impl Into<String>, hint: impl Into<String>) -> Problem {
-    Problem { message: message.into(), hint: hint.into() }
-}
-
-type Check = Result<(), Problem>;
-
-/// Checks `raw` (whose parsed document is `document`, used to tell which fields were
-/// written) and builds the [`Profile`], or returns every problem found.
-pub(super) fn check(raw: &RawProfile, document: &Value) -> Result<Profile, Vec<ProfileError>> {
-    let mut rules = Rules { errors: Vec::new(), document };
-    let profile = rules.profile(raw);
-    match profile {
-        Some(profile) if rules.errors.is_empty() => Ok(profile),
-        _ => {
-            if rules.errors.is_empty() {
-                // A part failed without saying why; never let that pass as valid.
-                rules.errors.push(ProfileError::new("", "the profile could not be read"));
+impl Sections {
+    /// Reads each top-level field of `document` on its own, applying `RawProfile`'s
+    /// defaults to absent optional ones. Returns the sections and, for each present
+    /// field serde could not read, its path and serde's message.
+    pub(super) fn read(document: &Value) -> (Self, Vec<(String, String)>) {
+        fn parse<T: serde::de::DeserializeOwned>(
+            document: &Value,
+            key: &str,
+            failures: &mut Vec<(String, String)>,
+        ) -> Option<Option<T>> {
+            let Some(value) = document.get(key) else {
+                return Some(None);
+            };
+            match serde_json::from_value(value.clone()) {
+                Ok(parsed) => Some(Some(parsed)),
+                Err(error) => {
+                    failures.push((key.to_string(), error.to_string()));
+                    None
+                }
             }
-            Err(rules.errors)
         }
+        let mut failures = Vec::new();
+        let (d, f) = (document, &mut failures);
+        let sections = Sections {
+            api_version: parse(d, "apiVersion", f).flatten(),
+            name: parse(d, "name", f).flatten(),
+            region: parse(d, "region", f).flatten(),
+            tags: parse(d, "tags", f).map(Option::unwrap_or_default),
+            network: parse(d, "network", f).flatten(),
+            eks: parse(d, "eks", f).flatten(),
+            rds: parse(d, "rds", f).flatten(),
+            ecr: parse(d, "ecr", f).map(Option::unwrap_or_default),
+            atlas: parse(d, "atlas", f),
+            ingress: parse(d, "ingress", f).map(Option::unwrap_or_default),
+            kie: parse(d, "kie", f).map(Option::unwrap_or_default),
+        };
+        (sections, failures)
     }
+}
+
+/// Checks the readable `sections` (whose document is `document`, used to tell which
+/// fields were written) and builds the [`Profile`] if every section was readable and
+/// no rule failed. Returns the profile, if any, and every problem found.
+pub(super) fn check(sections: &Sections, document: &Value) -> (Option<Profile>, Vec<ProfileError>) {
+    let mut rules = Rules {
+        errors: Vec::new(),
+        document,
+    };
+    let profile = rules.profile(sections);
+    let profile = profile.filter(|_| rules.errors.is_empty());
+    (profile, rules.errors)
 }
 
 struct Rules<'a> {
@@ -70,11 +101,18 @@ struct Zones {
 
 impl Rules<'_> {
     fn report(&mut self, path: impl Into<String>, problem: Problem) {
-        self.errors.push(ProfileError::new(path, problem.message).with_hint(problem.hint));
+        self.errors
+            .push(ProfileError::new(path, problem.message).with_hint(problem.hint));
     }
 
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) {
-        self.errors.push(ProfileError::new(path, message).with_hint(hint));
+    fn error(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.errors
+            .push(ProfileError::new(path, message).with_hint(hint));
     }
 
     /// Reports the problem of `check` (if any) at `path`; tells whether it passed.
@@ -105,46 +143,62 @@ impl Rules<'_> {
     }
 
     fn cidrs(&mut self, path: &str, texts: &[String]) -> Option<Vec<Ipv4Net>> {
-        let parsed: Vec<Option<Ipv4Net>> =
-            texts.iter().enumerate().map(|(i, t)| self.cidr(&format!("{path}[{i}]"), t)).collect();
+        let parsed: Vec<Option<Ipv4Net>> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| self.cidr(&format!("{path}[{i}]"), t))
+            .collect();
         parsed.into_iter().collect()
     }
 
-    fn profile(&mut self, raw: &RawProfile) -> Option<Profile> {
-        if raw.api_version != API_VERSION {
+    fn profile(&mut self, s: &Sections) -> Option<Profile> {
+        if let Some(api_version) = &s.api_version
+            && api_version != API_VERSION
+        {
             self.error(
                 "apiVersion",
-                format!("unsupported apiVersion `{}`: expected `{API_VERSION}`", raw.api_version),
+                format!("unsupported apiVersion `{api_version}`: expected `{API_VERSION}`"),
                 format!("set `apiVersion: {API_VERSION}`"),
             );
         }
-        let name_ok = self.require("name", check_profile_name(&raw.name));
-        let region_ok = self.require("region", check_region(&raw.region));
-        for (key, value) in &raw.tags {
-            let path = format!("tags.{key}");
-            self.require(&path, check_tag(key, value));
+        let name = s
+            .name
+            .as_deref()
+            .filter(|name| self.require("name", check_profile_name(name)));
+        let region = s
+            .region
+            .as_deref()
+            .filter(|region| self.require("region", check_region(region)));
+        for (key, value) in s.tags.iter().flatten() {
+            self.require(&format!("tags.{key}"), check_tag(key, value));
         }
 
-        let network = self.network(&raw.network, region_ok.then_some(raw.region.as_str()));
-        let eks = self.eks(&raw.eks, &raw.name, network.as_ref());
-        let rds = self.rds(&raw.rds, &raw.name, name_ok);
-        let ecr = self.ecr(&raw.ecr);
-        let atlas = match &raw.atlas {
-            Some(atlas) => Some(self.atlas(atlas, &raw.region, region_ok, network.as_ref())?),
-            None => None,
-        };
-        let ingress = self.ingress(&raw.ingress, &raw.region, region_ok);
-        let kie = self.kie(&raw.kie);
+        // Every section is checked before any result is combined, so that one broken
+        // section does not hide the problems of the next.
+        let network = s.network.as_ref().and_then(|n| self.network(n, region));
+        let eks = s
+            .eks
+            .as_ref()
+            .and_then(|e| self.eks(e, name.unwrap_or_default(), network.as_ref()));
+        let rds = s.rds.as_ref().and_then(|r| self.rds(r, name));
+        let ecr = s.ecr.as_ref().and_then(|e| self.ecr(e));
+        let atlas = s.atlas.as_ref().map(|atlas| match atlas {
+            Some(atlas) => self.atlas(atlas, region, network.as_ref()).map(Some),
+            None => Some(None),
+        });
+        let ingress = s.ingress.as_ref().and_then(|i| self.ingress(i, region));
+        let kie = s.kie.as_ref().and_then(|k| self.kie(k));
 
+        s.api_version.as_ref()?;
         Some(Profile {
-            name: raw.name.clone(),
-            region: raw.region.clone(),
-            tags: raw.tags.clone(),
+            name: name?.to_string(),
+            region: region?.to_string(),
+            tags: s.tags.clone()?,
             network: network?,
             eks: eks?,
             rds: rds?,
             ecr: ecr?,
-            atlas,
+            atlas: atlas.flatten()?,
             ingress: ingress?,
             kie: kie?,
         })
@@ -173,7 +227,10 @@ impl Rules<'_> {
             if !(16..=28).contains(&pod.prefix_len()) {
                 self.error(
                     "network.pod_cidr",
-                    format!("a secondary VPC CIDR must be between /16 and /28, not /{}", pod.prefix_len()),
+                    format!(
+                        "a secondary VPC CIDR must be between /16 and /28, not /{}",
+                        pod.prefix_len()
+                    ),
                     "use `100.64.0.0/16`, the carrier-grade NAT range EKS recommends for pods",
                 );
             }
@@ -221,10 +278,28 @@ impl Rules<'_> {
                 );
             }
         }
-        let node = self.subnets("network.node_subnets", &raw.node_subnets, &zones.names, adopt, vpc_cidr);
-        let public = self.subnets("network.public_subnets", &raw.public_subnets, &zones.names, false, vpc_cidr);
+        let node = self.subnets(
+            "network.node_subnets",
+            &raw.node_subnets,
+            &zones.names,
+            adopt,
+            vpc_cidr,
+        );
+        let public = self.subnets(
+            "network.public_subnets",
+            &raw.public_subnets,
+            &zones.names,
+            false,
+            vpc_cidr,
+        );
         // Pod subnets may be adopted along with an adopted VPC, never invented ids otherwise.
-        let pod = self.subnets("network.pod_subnets", &raw.pod_subnets, &zones.names, adopt, pod_cidr);
+        let pod = self.subnets(
+            "network.pod_subnets",
+            &raw.pod_subnets,
+            &zones.names,
+            adopt,
+            pod_cidr,
+        );
         if let Some(node) = node {
             zones.node = node;
         }
@@ -248,12 +323,19 @@ impl Rules<'_> {
             out.push(Zone {
                 name: name.clone(),
                 node_subnet: zones.node[i].clone()?,
-                public_subnet: if adopt { None } else { Some(zones.public[i].clone()?) },
+                public_subnet: if adopt {
+                    None
+                } else {
+                    Some(zones.public[i].clone()?)
+                },
                 pod_subnet: zones.pod[i].clone()?,
             });
         }
         Some(Network {
-            vpc: Vpc { id: raw.vpc.id.clone(), cidr: vpc_cidr },
+            vpc: Vpc {
+                id: raw.vpc.id.clone(),
+                cidr: vpc_cidr,
+            },
             zones: out,
             nat_gateways: raw.nat_gateways,
             pod_cidr,
@@ -337,7 +419,9 @@ impl Rules<'_> {
                     );
                     ok = false;
                 }
-                Some(id) => ok &= self.require(&format!("{item}.id"), check_resource_id(id, "subnet")),
+                Some(id) => {
+                    ok &= self.require(&format!("{item}.id"), check_resource_id(id, "subnet"))
+                }
                 None if ids_allowed && path == "network.node_subnets" => {
                     self.error(
                         format!("{item}.id"),
@@ -356,7 +440,10 @@ impl Rules<'_> {
             if !(16..=28).contains(&cidr.prefix_len()) {
                 self.error(
                     &cidr_path,
-                    format!("a subnet must be between /16 and /28, not /{}", cidr.prefix_len()),
+                    format!(
+                        "a subnet must be between /16 and /28, not /{}",
+                        cidr.prefix_len()
+                    ),
                     "AWS allows subnets from /16 to /28",
                 );
                 ok = false;
@@ -377,17 +464,27 @@ impl Rules<'_> {
                 ok = false;
             }
             if let Some(zone) = zone {
-                by_zone[zone] = Some(Subnet { id: subnet.id.clone(), cidr });
+                by_zone[zone] = Some(Subnet {
+                    id: subnet.id.clone(),
+                    cidr,
+                });
             }
         }
         if subnets.len() != zones.len() && zones.len() == 3 {
             self.error(
                 path,
-                format!("{} subnet(s) listed: give one per availability zone ({})", subnets.len(), zones.len()),
+                format!(
+                    "{} subnet(s) listed: give one per availability zone ({})",
+                    subnets.len(),
+                    zones.len()
+                ),
                 if ids_allowed && path == "network.node_subnets" {
                     "list the node subnet of each of the three zones".to_string()
                 } else {
-                    format!("list one for each zone, or remove `{}` to let the tool carve them", leaf(path))
+                    format!(
+                        "list one for each zone, or remove `{}` to let the tool carve them",
+                        leaf(path)
+                    )
                 },
             );
             ok = false;
@@ -414,8 +511,14 @@ impl Rules<'_> {
         let quarters: Vec<Ipv4Net> = split(vpc, 2);
         let publics: Vec<Ipv4Net> = split(quarters[3], 2);
         for i in 0..zones.names.len() {
-            zones.node[i].get_or_insert(Subnet { id: None, cidr: quarters[i] });
-            zones.public[i].get_or_insert(Subnet { id: None, cidr: publics[i] });
+            zones.node[i].get_or_insert(Subnet {
+                id: None,
+                cidr: quarters[i],
+            });
+            zones.public[i].get_or_insert(Subnet {
+                id: None,
+                cidr: publics[i],
+            });
         }
     }
 
@@ -441,7 +544,10 @@ impl Rules<'_> {
     /// subnets take part, so a listed subnet that collides with a carved one is caught.
     fn check_subnet_overlaps(&mut self, zones: &Zones) {
         let mut vpc_side: Vec<(String, Ipv4Net)> = Vec::new();
-        for (kind, list) in [("node_subnets", &zones.node), ("public_subnets", &zones.public)] {
+        for (kind, list) in [
+            ("node_subnets", &zones.node),
+            ("public_subnets", &zones.public),
+        ] {
             for (i, subnet) in list.iter().enumerate() {
                 if let Some(subnet) = subnet {
                     vpc_side.push((format!("network.{kind} ({})", zones.names[i]), subnet.cidr));
@@ -452,7 +558,10 @@ impl Rules<'_> {
             .pod
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (format!("network.pod_subnets ({})", zones.names[i]), s.cidr)))
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .map(|s| (format!("network.pod_subnets ({})", zones.names[i]), s.cidr))
+            })
             .collect();
         for side in [vpc_side, pod_side] {
             for (j, (name_b, b)) in side.iter().enumerate() {
@@ -496,7 +605,11 @@ impl Rules<'_> {
         let mut groups = Vec::new();
         let mut groups_ok = true;
         if raw.node_groups.is_empty() {
-            self.error("eks.node_groups", "at least one node group is needed", "add a node group, e.g. `- name: node-1`");
+            self.error(
+                "eks.node_groups",
+                "at least one node group is needed",
+                "add a node group, e.g. `- name: node-1`",
+            );
             groups_ok = false;
         }
         for (i, group) in raw.node_groups.iter().enumerate() {
@@ -539,10 +652,17 @@ impl Rules<'_> {
 
     fn node_group(&mut self, path: &str, raw: &RawNodeGroup) -> Option<NodeGroup> {
         let mut ok = self.require(&format!("{path}.name"), check_node_group_name(&raw.name));
-        ok &= self.require(&format!("{path}.instance_type"), check_instance_type(&raw.instance_type));
+        ok &= self.require(
+            &format!("{path}.instance_type"),
+            check_instance_type(&raw.instance_type),
+        );
         let size = raw.size;
         if size.max == 0 {
-            self.error(format!("{path}.size.max"), "`max` must be at least 1", "EKS node groups need `max` ≥ 1");
+            self.error(
+                format!("{path}.size.max"),
+                "`max` must be at least 1",
+                "EKS node groups need `max` ≥ 1",
+            );
             ok = false;
         }
         if size.min > size.desired || size.desired > size.max {
@@ -565,12 +685,19 @@ impl Rules<'_> {
             }
             None => BTreeMap::from([("name".to_string(), raw.name.clone())]),
         };
-        ok &= self.require(&format!("{path}.data_volume"), check_data_volume(&raw.data_volume));
+        ok &= self.require(
+            &format!("{path}.data_volume"),
+            check_data_volume(&raw.data_volume),
+        );
         for (i, dir) in raw.data_dirs.iter().enumerate() {
             let dir_path = format!("{path}.data_dirs[{i}]");
             ok &= self.require(&dir_path, check_data_dir(dir));
             if raw.data_dirs[..i].contains(dir) {
-                self.error(&dir_path, format!("`{dir}` is listed twice"), "remove the duplicate");
+                self.error(
+                    &dir_path,
+                    format!("`{dir}` is listed twice"),
+                    "remove the duplicate",
+                );
                 ok = false;
             }
         }
@@ -584,9 +711,16 @@ impl Rules<'_> {
         ok.then(|| NodeGroup {
             name: raw.name.clone(),
             instance_type: raw.instance_type.clone(),
-            size: GroupSize { min: size.min, desired: size.desired, max: size.max },
+            size: GroupSize {
+                min: size.min,
+                desired: size.desired,
+                max: size.max,
+            },
             labels,
-            data_volume: DataVolume { size_gib: raw.data_volume.size_gib, volume_type: raw.data_volume.r#type.clone() },
+            data_volume: DataVolume {
+                size_gib: raw.data_volume.size_gib,
+                volume_type: raw.data_volume.r#type.clone(),
+            },
             data_dirs: raw.data_dirs.clone(),
             sysctls,
         })
@@ -615,17 +749,31 @@ impl Rules<'_> {
         for (i, rule) in rules.iter().enumerate() {
             let path = format!("eks.node_ingress[{i}]");
             if rule.port == 0 {
-                self.error(format!("{path}.port"), "port 0 is not a TCP port", "use a port from 1 to 65535");
+                self.error(
+                    format!("{path}.port"),
+                    "port 0 is not a TCP port",
+                    "use a port from 1 to 65535",
+                );
                 ok = false;
             }
-            let description = rule.description.clone().unwrap_or_else(|| format!("TCP {}", rule.port));
-            ok &= self.require(&format!("{path}.description"), check_rule_description(&description));
+            let description = rule
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("TCP {}", rule.port));
+            ok &= self.require(
+                &format!("{path}.description"),
+                check_rule_description(&description),
+            );
             let cidrs = match &rule.cidrs {
                 Some(cidrs) => self.cidrs(&format!("{path}.cidrs"), cidrs),
                 None => default_cidrs.clone(),
             };
             match cidrs {
-                Some(cidrs) => out.push(IngressRule { port: rule.port, cidrs, description }),
+                Some(cidrs) => out.push(IngressRule {
+                    port: rule.port,
+                    cidrs,
+                    description,
+                }),
                 None => ok = false,
             }
         }
@@ -638,7 +786,11 @@ impl Rules<'_> {
             let path = format!("eks.addons[{i}]");
             ok &= self.require(&format!("{path}.name"), check_addon_name(&addon.name));
             if raw[..i].iter().any(|a| a.name == addon.name) {
-                self.error(format!("{path}.name"), format!("addon `{}` is listed twice", addon.name), "remove the duplicate");
+                self.error(
+                    format!("{path}.name"),
+                    format!("addon `{}` is listed twice", addon.name),
+                    "remove the duplicate",
+                );
                 ok = false;
             }
             if let Some(version) = &addon.version {
@@ -653,22 +805,30 @@ impl Rules<'_> {
             );
             ok = false;
         }
-        ok.then(|| raw.iter().map(|a| Addon { name: a.name.clone(), version: a.version.clone() }).collect())
+        ok.then(|| {
+            raw.iter()
+                .map(|a| Addon {
+                    name: a.name.clone(),
+                    version: a.version.clone(),
+                })
+                .collect()
+        })
     }
 
     // ----- rds -----------------------------------------------------------------------
 
-    fn rds(&mut self, raw: &RawRds, name: &str, name_ok: bool) -> Option<Rds> {
+    fn rds(&mut self, raw: &RawRds, name: Option<&str>) -> Option<Rds> {
         let mut ok = true;
-        let identifier = match &raw.identifier {
-            Some(identifier) => {
+        let identifier = match (&raw.identifier, name) {
+            (Some(identifier), _) => {
                 ok &= self.require("rds.identifier", check_db_identifier(identifier));
                 identifier.to_ascii_lowercase()
             }
             // A valid profile name always makes a valid identifier.
-            None => {
-                ok &= name_ok;
-                format!("{name}-bpa")
+            (None, Some(name)) => format!("{name}-bpa"),
+            (None, None) => {
+                ok = false;
+                String::new()
             }
         };
         let engine_version = match parse_engine_version(&raw.engine_version) {
@@ -678,9 +838,15 @@ impl Rules<'_> {
                 None
             }
         };
-        ok &= self.require("rds.instance_class", check_instance_class(&raw.instance_class));
+        ok &= self.require(
+            "rds.instance_class",
+            check_instance_class(&raw.instance_class),
+        );
         let storage = self.storage(raw.mode, &raw.storage);
-        ok &= self.require("rds.master_username", check_master_username(&raw.master_username));
+        ok &= self.require(
+            "rds.master_username",
+            check_master_username(&raw.master_username),
+        );
         let master_password = match &raw.master_password {
             RawMasterPassword::Managed(_) => MasterPassword::Managed,
             RawMasterPassword::FromEnv { from_env } => {
@@ -696,7 +862,10 @@ impl Rules<'_> {
         if let Some(version) = &engine_version
             && let Some(major) = versions::postgres_major(version.major)
         {
-            ok &= self.require("rds.password_encryption", check_md5(raw.password_encryption, major));
+            ok &= self.require(
+                "rds.password_encryption",
+                check_md5(raw.password_encryption, major),
+            );
         }
         let mut parameters = BTreeMap::new();
         for (key, value) in &raw.parameters {
@@ -764,7 +933,11 @@ impl Rules<'_> {
                 return None;
             }
         };
-        let storage = Storage { storage_type, size_gib: raw.size_gib, iops: raw.iops };
+        let storage = Storage {
+            storage_type,
+            size_gib: raw.size_gib,
+            iops: raw.iops,
+        };
         let problems = check_storage(&storage);
         let ok = problems.is_empty();
         for (field, problem) in problems {
@@ -778,9 +951,18 @@ impl Rules<'_> {
         let mut user_env: HashMap<&str, &str> = HashMap::new();
         for (i, db) in raw.iter().enumerate() {
             let path = format!("rds.databases[{i}]");
-            ok &= self.require(&format!("{path}.name"), check_pg_identifier(&db.name, Identifier::Database));
-            ok &= self.require(&format!("{path}.user"), check_pg_identifier(&db.user, Identifier::Role));
-            ok &= self.require(&format!("{path}.password_env"), check_env_var_name(&db.password_env));
+            ok &= self.require(
+                &format!("{path}.name"),
+                check_pg_identifier(&db.name, Identifier::Database),
+            );
+            ok &= self.require(
+                &format!("{path}.user"),
+                check_pg_identifier(&db.user, Identifier::Role),
+            );
+            ok &= self.require(
+                &format!("{path}.password_env"),
+                check_env_var_name(&db.password_env),
+            );
             if raw[..i].iter().any(|d| d.name == db.name) {
                 self.error(
                     format!("{path}.name"),
@@ -803,7 +985,10 @@ impl Rules<'_> {
                     self.error(
                         format!("{path}.password_env"),
                         format!("user `{}` already takes its password from `{env}`", db.user),
-                        format!("use `password_env: {env}` for every database of `{}`", db.user),
+                        format!(
+                            "use `password_env: {env}` for every database of `{}`",
+                            db.user
+                        ),
                     );
                     ok = false;
                 }
@@ -814,7 +999,11 @@ impl Rules<'_> {
         }
         ok.then(|| {
             raw.iter()
-                .map(|d| Database { name: d.name.clone(), user: d.user.clone(), password_env: d.password_env.clone() })
+                .map(|d| Database {
+                    name: d.name.clone(),
+                    user: d.user.clone(),
+                    password_env: d.password_env.clone(),
+                })
                 .collect()
         })
     }
@@ -827,12 +1016,19 @@ impl Rules<'_> {
             let path = format!("ecr.repositories[{i}]");
             ok &= self.require(&path, check_repository_name(repository));
             if raw.repositories[..i].contains(repository) {
-                self.error(&path, format!("repository `{repository}` is listed twice"), "remove the duplicate");
+                self.error(
+                    &path,
+                    format!("repository `{repository}` is listed twice"),
+                    "remove the duplicate",
+                );
                 ok = false;
             }
         }
         for (field, value) in [
-            ("expire_untagged_after_days", raw.lifecycle.expire_untagged_after_days),
+            (
+                "expire_untagged_after_days",
+                raw.lifecycle.expire_untagged_after_days,
+            ),
             ("keep_last_tagged", raw.lifecycle.keep_last_tagged),
         ] {
             if value == 0 {
@@ -856,12 +1052,20 @@ impl Rules<'_> {
         })
     }
 
-    fn atlas(&mut self, raw: &RawAtlas, region: &str, region_ok: bool, network: Option<&Network>) -> Option<Atlas> {
+    fn atlas(
+        &mut self,
+        raw: &RawAtlas,
+        region: Option<&str>,
+        network: Option<&Network>,
+    ) -> Option<Atlas> {
         let mut ok = true;
         let target = match (&raw.endpoint_service_name, &raw.project_id) {
             (Some(service), None) => {
-                if region_ok {
-                    ok &= self.require("atlas.endpoint_service_name", check_endpoint_service_name(service, region));
+                if let Some(region) = region {
+                    ok &= self.require(
+                        "atlas.endpoint_service_name",
+                        check_endpoint_service_name(service, region),
+                    );
                 }
                 if raw.region.is_some() {
                     self.error(
@@ -880,9 +1084,12 @@ impl Rules<'_> {
                         ok &= self.require("atlas.region", check_atlas_region(atlas_region));
                         atlas_region.clone()
                     }
-                    None => atlas_region_of(region),
+                    None => atlas_region_of(region.unwrap_or_default()),
                 };
-                Some(AtlasTarget::Project { project_id: project.clone(), region: atlas_region })
+                Some(AtlasTarget::Project {
+                    project_id: project.clone(),
+                    region: atlas_region,
+                })
             }
             (Some(_), Some(_)) => {
                 self.error(
@@ -917,30 +1124,47 @@ impl Rules<'_> {
             }
         };
         ok.then_some(())?;
-        Some(Atlas { target: target?, allowed_cidrs: allowed_cidrs?, ports: ports? })
+        Some(Atlas {
+            target: target?,
+            allowed_cidrs: allowed_cidrs?,
+            ports: ports?,
+        })
     }
 
-    fn ingress(&mut self, raw: &RawIngress, region: &str, region_ok: bool) -> Option<Ingress> {
+    fn ingress(&mut self, raw: &RawIngress, region: Option<&str>) -> Option<Ingress> {
         let mut ok = true;
         if let Some(host) = &raw.host {
             ok &= self.require("ingress.host", check_host(host));
         }
         if let Some(arn) = &raw.certificate_arn
-            && region_ok
+            && let Some(region) = region
         {
-            ok &= self.require("ingress.certificate_arn", check_certificate_arn(arn, region));
+            ok &= self.require(
+                "ingress.certificate_arn",
+                check_certificate_arn(arn, region),
+            );
         }
         if !(1..=604_800).contains(&raw.sticky_session_seconds) {
             self.error(
                 "ingress.sticky_session_seconds",
-                format!("sticky-session duration must be 1 to 604800 seconds, not {}", raw.sticky_session_seconds),
+                format!(
+                    "sticky-session duration must be 1 to 604800 seconds, not {}",
+                    raw.sticky_session_seconds
+                ),
                 "the ALB's lb_cookie duration is at most 7 days (604800 s), the default",
             );
             ok = false;
         }
-        ok &= self.require("ingress.health_check_path", check_http_path(&raw.health_check_path));
+        ok &= self.require(
+            "ingress.health_check_path",
+            check_http_path(&raw.health_check_path),
+        );
         if raw.service_port == 0 {
-            self.error("ingress.service_port", "port 0 is not a TCP port", "use the BPA service port, 8181 by default");
+            self.error(
+                "ingress.service_port",
+                "port 0 is not a TCP port",
+                "use the BPA service port, 8181 by default",
+            );
             ok = false;
         }
         ok.then(|| Ingress {
@@ -954,9 +1178,15 @@ impl Rules<'_> {
     }
 
     fn kie(&mut self, raw: &RawKie) -> Option<Kie> {
-        let mut ok = self.require("kie.controller_url", check_controller_url(&raw.controller_url));
+        let mut ok = self.require(
+            "kie.controller_url",
+            check_controller_url(&raw.controller_url),
+        );
         ok &= self.require("kie.server_id", check_server_id(&raw.server_id));
-        ok.then(|| Kie { controller_url: raw.controller_url.clone(), server_id: raw.server_id.clone() })
+        ok.then(|| Kie {
+            controller_url: raw.controller_url.clone(),
+            server_id: raw.server_id.clone(),
+        })
     }
 }
 
@@ -970,775 +1200,7 @@ fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
 
 /// Splits `net` into its 2^`bits` equal parts, in address order.
 fn split(net: Ipv4Net, bits: u8) -> Vec<Ipv4Net> {
-    net.subnets(net.prefix_len() + bits).map(Iterator::collect).unwrap_or_default()
-}
-
-// ----- single-value checks -----------------------------------------------------------
-
-fn is_lower_alnum(c: char) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit()
-}
-
-/// Parses an IPv4 CIDR that is a network address (`10.0.0.0/16`, not `10.0.0.1/16`).
-pub fn parse_cidr(text: &str) -> Result<Ipv4Net, Problem> {
-    let net: Ipv4Net = text.parse().map_err(|_| {
-        problem(
-            format!("`{text}` is not an IPv4 CIDR block"),
-            "write an address and a prefix length, e.g. `10.0.0.0/16`",
-        )
-    })?;
-    if net.trunc() != net {
-        return Err(problem(
-            format!("`{text}` is not a network address: its host bits are set"),
-            format!("use `{}`", net.trunc()),
-        ));
-    }
-    Ok(net)
-}
-
-/// Checks a profile name: it prefixes resource names and is a tag value.
-pub fn check_profile_name(name: &str) -> Check {
-    let hint = format!(
-        "use lowercase letters, digits and single hyphens, starting with a letter, at most {MAX_PROFILE_NAME} characters, e.g. `prod-us-west-2`"
-    );
-    let bad = if name.is_empty() {
-        Some("the profile name is empty".to_string())
-    } else if name.len() > MAX_PROFILE_NAME {
-        Some(format!(
-            "`{name}` is {} characters; at most {MAX_PROFILE_NAME} fit in every resource name derived from it",
-            name.len()
-        ))
-    } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        Some(format!("`{name}` does not start with a lowercase letter"))
-    } else if !name.chars().all(|c| is_lower_alnum(c) || c == '-') {
-        Some(format!("`{name}` has characters other than lowercase letters, digits and hyphens"))
-    } else if name.ends_with('-') || name.contains("--") {
-        // RDS identifiers derived from it (`<name>-bpa`) refuse both.
-        Some(format!("`{name}` ends with a hyphen or has two in a row"))
-    } else {
-        None
-    };
-    bad.map_or(Ok(()), |message| Err(problem(message, hint)))
-}
-
-/// Checks an AWS region code such as `us-west-2` or `us-gov-west-1`.
-pub fn check_region(region: &str) -> Check {
-    let parts: Vec<&str> = region.split('-').collect();
-    let valid = parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[0].chars().all(|c| c.is_ascii_lowercase())
-        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].parse::<u8>().is_ok();
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{region}` is not an AWS region code"),
-            "use a region code such as `us-west-2` or `eu-central-1`",
-        ))
-    }
-}
-
-/// Checks that `az` is an availability zone of `region` (`us-west-2a` of `us-west-2`).
-pub fn check_availability_zone(az: &str, region: &str) -> Check {
-    match az.strip_prefix(region) {
-        Some(letter) if letter.len() == 1 && letter.chars().all(|c| c.is_ascii_lowercase()) => Ok(()),
-        _ => Err(problem(
-            format!("`{az}` is not an availability zone of {region}"),
-            format!("use zones of the profile's region, e.g. `{region}a`, `{region}b`, `{region}c`"),
-        )),
-    }
-}
-
-/// Checks an EC2 id such as `vpc-0a1b2c3d4e5f60718` (8 or 17 hex digits after the prefix).
-pub fn check_resource_id(id: &str, prefix: &str) -> Check {
-    let valid = id
-        .strip_prefix(prefix)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|hex| (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{id}` is not a {prefix} id"),
-            format!("copy the id from the console or the CLI: `{prefix}-` and 8 or 17 hexadecimal digits"),
-        ))
-    }
-}
-
-/// Checks a tag: AWS's limits, and the `bpa-infra:` prefix the tool keeps for itself.
-pub fn check_tag(key: &str, value: &str) -> Check {
-    if key.is_empty() || key.chars().count() > 128 {
-        return Err(problem("a tag key must be 1 to 128 characters", "shorten the tag key"));
-    }
-    if value.chars().count() > 256 {
-        return Err(problem("a tag value must be at most 256 characters", "shorten the tag value"));
-    }
-    if key.starts_with("aws:") {
-        return Err(problem(format!("tag key `{key}` uses the `aws:` prefix, which AWS reserves"), "choose another key"));
-    }
-    if key.starts_with("bpa-infra:") {
-        return Err(problem(
-            format!("tag key `{key}` uses the `bpa-infra:` prefix, which marks the tool's own resources"),
-            "choose another key: the tool sets `bpa-infra:profile` and `bpa-infra:address` itself",
-        ));
-    }
-    Ok(())
-}
-
-/// Parses a Kubernetes version (`1.35`) and checks EKS supports it.
-pub fn parse_kubernetes_version(text: &str) -> Result<KubernetesVersion, Problem> {
-    let parsed = text.split_once('.').and_then(|(major, minor)| {
-        let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-        (digits(major) && digits(minor)).then(|| (major.parse().ok(), minor.parse().ok()))
-    });
-    let Some((Some(major), Some(minor))) = parsed else {
-        return Err(problem(
-            format!("`{text}` is not a Kubernetes version"),
-            format!("write `MAJOR.MINOR` in quotes, e.g. `\"1.35\"`. {}", versions::eks_versions_hint()),
-        ));
-    };
-    if versions::eks_version(major, minor).is_none() {
-        return Err(problem(format!("EKS does not offer Kubernetes {text}"), versions::eks_versions_hint()));
-    }
-    Ok(KubernetesVersion { major, minor })
-}
-
-/// Checks a node group name: part of resource names and the default `name` label.
-pub fn check_node_group_name(name: &str) -> Check {
-    let valid = !name.is_empty()
-        && name.len() <= MAX_NODE_GROUP_NAME
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| is_lower_alnum(c) || c == '-')
-        && !name.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{name}` is not a usable node group name"),
-            format!(
-                "use lowercase letters, digits and hyphens, starting with a letter, at most {MAX_NODE_GROUP_NAME} characters, e.g. `node-1`"
-            ),
-        ))
-    }
-}
-
-/// Checks an EC2 instance type's shape (`m5.2xlarge`); EKS checks it exists.
-pub fn check_instance_type(text: &str) -> Check {
-    let valid = text.split_once('.').is_some_and(|(family, size)| {
-        family.starts_with(|c: char| c.is_ascii_lowercase())
-            && family.chars().all(|c| is_lower_alnum(c) || c == '-')
-            && !size.is_empty()
-            && size.chars().all(is_lower_alnum)
-    });
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(format!("`{text}` is not an EC2 instance type"), "write `family.size`, e.g. `m5.2xlarge`"))
-    }
-}
-
-fn is_label_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// Checks a Kubernetes label: `[prefix/]name` key and a value of at most 63 characters.
-pub fn check_label(key: &str, value: &str) -> Check {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 253 && p.split('.').all(|part| is_label_name(part) && !part.contains('_'))
-    });
-    if !prefix_ok || !is_label_name(name) {
-        return Err(problem(
-            format!("`{key}` is not a Kubernetes label key"),
-            "use `[prefix/]name`: up to 63 letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit",
-        ));
-    }
-    if !value.is_empty() && !is_label_name(value) {
-        return Err(problem(
-            format!("`{value}` is not a Kubernetes label value"),
-            "use up to 63 letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks the node data volume: a general-purpose EBS type and a size EBS accepts.
-pub fn check_data_volume(volume: &RawDataVolume) -> Check {
-    if !matches!(volume.r#type.as_str(), "gp3" | "gp2") {
-        return Err(problem(
-            format!("data volume type `{}` is not supported", volume.r#type),
-            "use `gp3` (the default) or `gp2`; provisioned-IOPS types would need an IOPS setting the profile does not carry",
-        ));
-    }
-    if !(1..=16_384).contains(&volume.size_gib) {
-        return Err(problem(
-            format!("data volume size must be 1 to 16384 GiB, not {}", volume.size_gib),
-            "gp2 and gp3 volumes hold at most 16 TiB; the runbook uses 2048",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a node data directory: absolute, under `/opt/bpa/data/`, and safe to put in
-/// the node's user-data shell script.
-pub fn check_data_dir(dir: &str) -> Check {
-    let hint = format!("use an absolute path under `{DATA_DIR_ROOT}`, e.g. `{DATA_DIR_ROOT}kafka`");
-    let Some(rest) = dir.strip_prefix(DATA_DIR_ROOT) else {
-        return Err(problem(format!("`{dir}` is not under `{DATA_DIR_ROOT}`"), hint));
-    };
-    let rest = rest.trim_end_matches('/');
-    if rest.is_empty() || rest.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
-        return Err(problem(format!("`{dir}` does not name a directory below `{DATA_DIR_ROOT}`"), hint));
-    }
-    // The directories are created by a shell script; a plain character set keeps it safe.
-    if !rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.')) {
-        return Err(problem(
-            format!("`{dir}` has characters other than letters, digits, `/`, `-`, `_`, `.`"),
-            hint,
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a sysctl name and value, which end up in `/etc/sysctl.d/` via user data.
-pub fn check_sysctl(key: &str, value: &str) -> Check {
-    let key_ok = key.contains('.')
-        && key.split('.').all(|part| !part.is_empty() && part.chars().all(|c| is_lower_alnum(c) || c == '_'));
-    if !key_ok {
-        return Err(problem(format!("`{key}` is not a sysctl name"), "use the dotted name, e.g. `vm.max_map_count`"));
-    }
-    let value_ok = !value.trim().is_empty()
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | ':' | ','));
-    if !value_ok {
-        return Err(problem(
-            format!("`{value}` is not a usable sysctl value for `{key}`"),
-            "use a plain value of letters, digits, spaces and `.-_:,`, e.g. `\"262144\"`",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a security group rule description against EC2's character set.
-pub fn check_rule_description(text: &str) -> Check {
-    let valid = text.len() <= 255
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c));
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            "a rule description must be at most 255 characters of letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
-            "shorten the description or remove other characters",
-        ))
-    }
-}
-
-/// Checks an EKS addon name such as `aws-ebs-csi-driver`.
-pub fn check_addon_name(name: &str) -> Check {
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| is_lower_alnum(c) || c == '-' || c == '_')
-        && name.len() <= 100;
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(format!("`{name}` is not an EKS addon name"), "use the addon's name, e.g. `vpc-cni`, `coredns`"))
-    }
-}
-
-/// Checks an addon version such as `v1.19.0-eksbuild.1`.
-pub fn check_addon_version(version: &str) -> Check {
-    let valid = version.starts_with('v')
-        && version.len() > 1
-        && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'));
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{version}` is not an EKS addon version"),
-            "copy a version from `aws eks describe-addon-versions`, e.g. `v1.19.0-eksbuild.1`, or omit it for the default",
-        ))
-    }
-}
-
-/// Checks an RDS DB cluster or instance identifier.
-pub fn check_db_identifier(id: &str) -> Check {
-    let hint = "use 1 to 60 letters, digits or hyphens, starting with a letter, without `--` or a trailing hyphen";
-    let bad = if id.is_empty() || id.len() > 60 {
-        Some(format!("`{id}` is {} characters; a DB identifier has 1 to 60", id.len()))
-    } else if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        Some(format!("`{id}` does not start with a letter"))
-    } else if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        Some(format!("`{id}` has characters other than letters, digits and hyphens"))
-    } else if id.contains("--") || id.ends_with('-') {
-        Some(format!("`{id}` has two hyphens in a row or ends with one"))
-    } else {
-        None
-    };
-    bad.map_or(Ok(()), |message| Err(problem(message, hint)))
-}
-
-/// Role names RDS for PostgreSQL creates for itself; a master user cannot take them.
-const RDS_RESERVED_ROLES: &[&str] = &["rdsadmin", "rdsrepladmin", "rdstopmgr", "rds_superuser", "rds_replication", "rds_password"];
-
-/// Checks the RDS master user name. `postgres` is allowed: it is what the RDS console
-/// proposes.
-pub fn check_master_username(name: &str) -> Check {
-    let valid = !name.is_empty()
-        && name.len() <= 16
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
-        return Err(problem(
-            format!("`{name}` is not a valid master user name"),
-            "use 1 to 16 letters, digits or underscores, starting with a letter, e.g. `bpaadmin`",
-        ));
-    }
-    let lower = name.to_ascii_lowercase();
-    if RDS_RESERVED_ROLES.contains(&lower.as_str()) || lower.starts_with("pg_") {
-        return Err(problem(
-            format!("`{name}` is reserved by RDS or PostgreSQL"),
-            "choose another name, e.g. `bpaadmin`",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a master password read from the environment (the profile only names the
-/// variable): printable ASCII without `/`, `"`, `@`, `'` or space; 8–41 characters
-/// for a Multi-AZ DB cluster, 8–128 for a DB instance.
-pub fn check_master_password(password: &str, mode: RdsMode) -> Check {
-    let max = match mode {
-        RdsMode::MultiAzCluster => 41,
-        RdsMode::MultiAzInstance => 128,
-    };
-    let hint = format!(
-        "use {}8 to {max} printable ASCII characters without `/`, `\"`, `@`, `'` or spaces",
-        if mode == RdsMode::MultiAzCluster { "(for a Multi-AZ DB cluster) " } else { "" }
-    );
-    let length = password.chars().count();
-    if !(8..=max).contains(&length) {
-        return Err(problem(format!("the master password has {length} characters"), hint));
-    }
-    if let Some(c) = password.chars().find(|c| !c.is_ascii_graphic() || matches!(c, '/' | '"' | '@' | '\'')) {
-        let shown = if c == ' ' { "a space".to_string() } else if c.is_ascii_graphic() { format!("`{c}`") } else { "a non-printable or non-ASCII character".to_string() };
-        return Err(problem(format!("the master password contains {shown}"), hint));
-    }
-    Ok(())
-}
-
-/// Checks an environment variable name (`BPA_DB_PASSWORD`).
-pub fn check_env_var_name(name: &str) -> Check {
-    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{name}` is not an environment variable name"),
-            "use letters, digits and underscores, not starting with a digit, e.g. `BPA_KONG_DB_PASSWORD`",
-        ))
-    }
-}
-
-/// Which kind of PostgreSQL name is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identifier {
-    Database,
-    Role,
-}
-
-/// Checks a database or role name. `db init` always quotes names, so hyphens
-/// (`process-engine`) are fine; names PostgreSQL or RDS keep for themselves are not.
-pub fn check_pg_identifier(name: &str, kind: Identifier) -> Check {
-    let what = match kind {
-        Identifier::Database => "database",
-        Identifier::Role => "user",
-    };
-    // 63 bytes is NAMEDATALEN - 1: PostgreSQL silently truncates longer names.
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$'));
-    if !valid {
-        return Err(problem(
-            format!("`{name}` is not a usable {what} name"),
-            "use up to 63 letters, digits, `_`, `-` or `$`, starting with a letter or `_`",
-        ));
-    }
-    let lower = name.to_ascii_lowercase();
-    let reserved = match kind {
-        Identifier::Database => matches!(lower.as_str(), "postgres" | "template0" | "template1" | "rdsadmin"),
-        Identifier::Role => {
-            lower.starts_with("pg_") || lower == "public" || RDS_RESERVED_ROLES.contains(&lower.as_str())
-        }
-    };
-    if reserved || name != lower {
-        return Err(problem(
-            if reserved {
-                format!("`{name}` is a name PostgreSQL or RDS keeps for itself")
-            } else {
-                format!("`{name}` has uppercase letters")
-            },
-            format!("use another lowercase {what} name; lowercase avoids having to quote it in every client"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks an RDS instance class's shape (`db.m5d.2xlarge`).
-pub fn check_instance_class(text: &str) -> Check {
-    let parts: Vec<&str> = text.split('.').collect();
-    let valid = parts.len() == 3
-        && parts[0] == "db"
-        && parts[1].starts_with(|c: char| c.is_ascii_lowercase())
-        && parts[1..].iter().all(|p| !p.is_empty() && p.chars().all(|c| is_lower_alnum(c) || c == '-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{text}` is not an RDS instance class"),
-            "write `db.<family>.<size>`, e.g. `db.m5d.2xlarge`",
-        ))
-    }
-}
-
-/// Parses a PostgreSQL engine version (`16.4`) with a major version RDS offers.
-pub fn parse_engine_version(text: &str) -> Result<EngineVersion, Problem> {
-    let parsed = text.split_once('.').and_then(|(major, minor)| {
-        let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-        (digits(major) && digits(minor)).then(|| major.parse::<u32>().ok()).flatten()
-    });
-    let Some(major) = parsed else {
-        return Err(problem(
-            format!("`{text}` is not a PostgreSQL engine version"),
-            format!("write `MAJOR.MINOR` in quotes, e.g. `\"16.4\"`. {}", versions::postgres_majors_hint()),
-        ));
-    };
-    if versions::postgres_major(major).is_none() {
-        return Err(problem(
-            format!("PostgreSQL {major} is not offered for Multi-AZ deployments"),
-            versions::postgres_majors_hint(),
-        ));
-    }
-    Ok(EngineVersion { major, full: text.to_string() })
-}
-
-/// Checks that `encryption` can be used with a PostgreSQL major version.
-pub fn check_md5(encryption: PasswordEncryption, major: &PostgresMajor) -> Check {
-    if encryption == PasswordEncryption::Md5 && major.md5 == Md5Support::Unsupported {
-        let last = versions::POSTGRES_MAJORS
-            .iter()
-            .filter(|m| m.md5 != Md5Support::Unsupported)
-            .map(|m| m.major)
-            .max()
-            .unwrap_or(0);
-        return Err(problem(
-            format!("PostgreSQL {} no longer supports md5 passwords", major.major),
-            format!(
-                "use `password_encryption: scram-sha-256` (clients must support SCRAM), or PostgreSQL {last} or older"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a parameter group parameter name (`log_min_duration_statement`, `rds.force_ssl`).
-pub fn check_parameter_name(name: &str) -> Check {
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| is_lower_alnum(c) || c == '_' || c == '.');
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{name}` is not a PostgreSQL parameter name"),
-            "use the parameter's lowercase name, e.g. `log_min_duration_statement`",
-        ))
-    }
-}
-
-/// Checks a KMS key reference: a key id, a key or alias ARN, or an alias name.
-pub fn check_kms_key(key: &str) -> Check {
-    let valid = key.starts_with("arn:aws") || key.starts_with("alias/") || {
-        key.len() == 36 && key.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-    };
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{key}` is not a KMS key id, ARN or alias"),
-            "give a key ARN (`arn:aws:kms:…`), a key id (a UUID) or `alias/<name>`",
-        ))
-    }
-}
-
-/// Maps the profile's storage type, refusing what the deployment mode does not offer.
-pub fn parse_storage_type(text: &str, mode: RdsMode) -> Result<StorageType, Problem> {
-    let storage_type = match text {
-        "io1" => StorageType::Io1,
-        "io2" => StorageType::Io2,
-        "gp3" => StorageType::Gp3,
-        "gp2" if mode == RdsMode::MultiAzInstance => StorageType::Gp2,
-        _ => {
-            let (allowed, why) = match mode {
-                RdsMode::MultiAzCluster => ("`io1`, `io2` or `gp3`", "a Multi-AZ DB cluster offers only these"),
-                RdsMode::MultiAzInstance => ("`io1`, `io2`, `gp3` or `gp2`", "RDS for PostgreSQL offers these"),
-            };
-            return Err(problem(format!("storage type `{text}` is not available: {why}"), format!("use {allowed}")));
-        }
-    };
-    Ok(storage_type)
-}
-
-/// Checks size and IOPS against the storage type; returns each problem with its field.
-///
-/// io1/io2 limits are those of Multi-AZ DB clusters (AWS-FACTS.md): 100–65,536 GiB,
-/// 1,000–256,000 IOPS, 0.5–1,000 IOPS per GiB for io2. io1 keeps the older 50 per GiB
-/// ceiling that the CreateDBCluster API reference still states.
-pub fn check_storage(storage: &Storage) -> Vec<(&'static str, Problem)> {
-    let mut problems = Vec::new();
-    let size = storage.size_gib;
-    let kind = storage.storage_type.as_str();
-    match storage.storage_type {
-        StorageType::Io1 | StorageType::Io2 => {
-            if !(100..=65_536).contains(&size) {
-                problems.push((
-                    "size_gib",
-                    problem(
-                        format!("{kind} storage must be 100 to 65536 GiB, not {size}"),
-                        "allocate at least 100 GiB (the runbook uses 400)",
-                    ),
-                ));
-            }
-            let max_ratio: f64 = if storage.storage_type == StorageType::Io2 { 1000.0 } else { 50.0 };
-            match storage.iops {
-                None => problems.push((
-                    "iops",
-                    problem(format!("{kind} storage needs provisioned IOPS"), "add `iops:`, e.g. `iops: 3000`"),
-                )),
-                Some(iops) if !(1_000..=256_000).contains(&iops) => problems.push((
-                    "iops",
-                    problem(
-                        format!("{kind} IOPS must be 1000 to 256000, not {iops}"),
-                        "set `iops` between 1000 and 256000",
-                    ),
-                )),
-                Some(iops) => {
-                    let ratio = f64::from(iops) / f64::from(size.max(1));
-                    if !(0.5..=max_ratio).contains(&ratio) && (100..=65_536).contains(&size) {
-                        let low = (f64::from(size) * 0.5).ceil().max(1000.0) as u64;
-                        let high = ((f64::from(size) * max_ratio).floor() as u64).min(256_000);
-                        problems.push((
-                            "iops",
-                            problem(
-                                format!(
-                                    "{iops} IOPS for {size} GiB is {ratio:.2} IOPS per GiB; {kind} allows 0.5 to {max_ratio}"
-                                ),
-                                format!("for {size} GiB, set `iops` between {low} and {high}, or change `size_gib`"),
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        StorageType::Gp3 | StorageType::Gp2 => {
-            if !(20..=65_536).contains(&size) {
-                problems.push((
-                    "size_gib",
-                    problem(format!("{kind} storage must be 20 to 65536 GiB, not {size}"), "allocate at least 20 GiB"),
-                ));
-            }
-            match (storage.storage_type, storage.iops) {
-                (StorageType::Gp2, Some(_)) => problems.push((
-                    "iops",
-                    problem("gp2 storage has no provisioned IOPS", "remove `iops`, or use `gp3`"),
-                )),
-                (_, Some(iops)) if !(3_000..=64_000).contains(&iops) => problems.push((
-                    "iops",
-                    problem(format!("gp3 IOPS must be 3000 to 64000, not {iops}"), "set `iops` between 3000 and 64000, or remove it"),
-                )),
-                _ => {}
-            }
-        }
-    }
-    problems
-}
-
-/// Checks an ECR repository name against AWS's pattern:
-/// `[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*`, 2–256 characters.
-pub fn check_repository_name(name: &str) -> Check {
-    let component_ok = |part: &str| {
-        let mut previous_separator = true;
-        for c in part.chars() {
-            if is_lower_alnum(c) {
-                previous_separator = false;
-            } else if matches!(c, '.' | '_' | '-') && !previous_separator {
-                previous_separator = true;
-            } else {
-                return false;
-            }
-        }
-        !previous_separator
-    };
-    let valid = (2..=256).contains(&name.len()) && name.split('/').all(component_ok);
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{name}` is not a valid ECR repository name"),
-            "use 2 to 256 lowercase letters and digits, separated by single `.`, `_`, `-` or `/`, e.g. `bpa/ui`",
-        ))
-    }
-}
-
-/// Checks an Atlas endpoint service name for `region`
-/// (`com.amazonaws.vpce.us-west-2.vpce-svc-0123456789abcdef0`).
-pub fn check_endpoint_service_name(name: &str, region: &str) -> Check {
-    let hint = format!(
-        "copy it from the Atlas UI; it looks like `com.amazonaws.vpce.{region}.vpce-svc-0123456789abcdef0`"
-    );
-    let Some(rest) = name.strip_prefix("com.amazonaws.vpce.") else {
-        return Err(problem(format!("`{name}` is not a VPC endpoint service name"), hint));
-    };
-    let Some((service_region, service)) = rest.split_once('.') else {
-        return Err(problem(format!("`{name}` is not a VPC endpoint service name"), hint));
-    };
-    let id_ok = service
-        .strip_prefix("vpce-svc-")
-        .is_some_and(|hex| (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()));
-    if !id_ok {
-        return Err(problem(format!("`{name}` is not a VPC endpoint service name"), hint));
-    }
-    if service_region != region {
-        return Err(problem(
-            format!("the endpoint service is in {service_region}, the profile in {region}"),
-            "an interface endpoint reaches only services of its own region; create the Atlas private endpoint service in the profile's region",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks an Atlas project id (24 hexadecimal characters).
-pub fn check_project_id(id: &str) -> Check {
-    if id.len() == 24 && id.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{id}` is not an Atlas project id"),
-            "copy the 24-hexadecimal-character project id from the Atlas project settings",
-        ))
-    }
-}
-
-/// Returns the Atlas name of an AWS region: `us-west-2` → `US_WEST_2`.
-pub fn atlas_region_of(region: &str) -> String {
-    region.to_ascii_uppercase().replace('-', "_")
-}
-
-/// Checks an Atlas region name such as `US_WEST_2`.
-pub fn check_atlas_region(region: &str) -> Check {
-    let parts: Vec<&str> = region.split('_').collect();
-    let valid = parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-    if valid {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{region}` is not an Atlas region name"),
-            "use Atlas's name, e.g. `US_WEST_2`, or omit it to derive it from `region`",
-        ))
-    }
-}
-
-/// Parses a port range `A-B` (or a single port) with A ≤ B.
-pub fn parse_port_range(text: &str) -> Result<(u16, u16), Problem> {
-    let hint = "write `FROM-TO`, e.g. `1024-65535`, with FROM ≤ TO ≤ 65535";
-    let (from, to) = text.split_once('-').unwrap_or((text, text));
-    match (from.trim().parse::<u16>(), to.trim().parse::<u16>()) {
-        (Ok(from), Ok(to)) if from <= to => Ok((from, to)),
-        (Ok(from), Ok(to)) => Err(problem(format!("the port range `{text}` runs backwards ({from} > {to})"), hint)),
-        _ => Err(problem(format!("`{text}` is not a port range"), hint)),
-    }
-}
-
-/// Checks a DNS host name (`bpa.example.com`).
-pub fn check_host(host: &str) -> Check {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    let host_ok = host.strip_prefix("*.").unwrap_or(host);
-    if host.len() <= 253 && host_ok.contains('.') && host_ok.split('.').all(label_ok) {
-        Ok(())
-    } else {
-        Err(problem(format!("`{host}` is not a DNS host name"), "write the host name only, e.g. `bpa.example.com`"))
-    }
-}
-
-/// Checks an ACM certificate ARN, which must be in the load balancer's region.
-pub fn check_certificate_arn(arn: &str, region: &str) -> Check {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let shape_ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "acm"
-        && parts[4].len() == 12
-        && parts[4].chars().all(|c| c.is_ascii_digit())
-        && parts[5].strip_prefix("certificate/").is_some_and(|id| !id.is_empty());
-    if !shape_ok {
-        return Err(problem(
-            format!("`{arn}` is not an ACM certificate ARN"),
-            format!("copy it from ACM: `arn:aws:acm:{region}:<account id>:certificate/<id>`"),
-        ));
-    }
-    if parts[3] != region {
-        return Err(problem(
-            format!("the certificate is in {}, the load balancer in {region}", parts[3]),
-            format!("an ALB uses certificates of its own region; request or import the certificate in {region}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks an HTTP path such as `/bpm/adapter/v1/liveness`.
-pub fn check_http_path(path: &str) -> Check {
-    if path.starts_with('/') && path.len() <= 1024 && path.chars().all(|c| c.is_ascii_graphic()) {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("`{path}` is not an HTTP path"),
-            "start it with `/` and use no spaces, e.g. `/bpm/adapter/v1/liveness`",
-        ))
-    }
-}
-
-/// Checks the KIE controller URL: `ws://` or `wss://`, a host, ending in `/websocket/controller`.
-pub fn check_controller_url(url: &str) -> Check {
-    let hint = "write `ws://<host>:<port>/<context>/websocket/controller`, e.g. `ws://bpm-controller:8080/kie-server-controller/websocket/controller`";
-    let Some(rest) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://")) else {
-        return Err(problem(format!("`{url}` is not a WebSocket URL (ws:// or wss://)"), hint));
-    };
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || !rest.ends_with("/websocket/controller") || rest.contains(char::is_whitespace) {
-        return Err(problem(format!("`{url}` is not a KIE controller URL"), hint));
-    }
-    Ok(())
-}
-
-/// Checks the KIE server id.
-pub fn check_server_id(id: &str) -> Check {
-    if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-        Ok(())
-    } else {
-        Err(problem(format!("`{id}` is not a usable KIE server id"), "use letters, digits, `-`, `_`, `.`"))
-    }
+    net.subnets(net.prefix_len() + bits)
+        .map(Iterator::collect)
+        .unwrap_or_default()
 }
