@@ -1,0 +1,575 @@
+//! The stack: every desired resource of a deployment, with its address, its spec and
+//! what it depends on (DESIGN.md §2).
+//!
+//! Plans, applies and destroys all walk this one graph — destroy in reverse — so there
+//! is no second ordering table to keep in step.
+
+mod address;
+pub mod build;
+mod graph;
+mod spec;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use address::{Address, AddressError, Component};
+pub use build::build;
+pub use graph::{Dag, ReadyQueue};
+pub use spec::{OutputRef, SecretRef, Spec, Value};
+
+/// Tag naming the profile that owns a resource (DESIGN.md §4).
+pub const PROFILE_TAG: &str = "bpa-infra:profile";
+/// Tag holding a resource's stack address.
+pub const ADDRESS_TAG: &str = "bpa-infra:address";
+
+/// What kind of cloud object a resource is; each kind has one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    Vpc,
+    VpcCidrAssociation,
+    Subnet,
+    InternetGateway,
+    ElasticIp,
+    NatGateway,
+    RouteTable,
+    SecurityGroup,
+    IamRole,
+    IamPolicy,
+    EksCluster,
+    LaunchTemplate,
+    NodeGroup,
+    EksAddon,
+    DbClusterParameterGroup,
+    DbParameterGroup,
+    DbSubnetGroup,
+    DbCluster,
+    DbInstance,
+    EcrRepository,
+    VpcEndpoint,
+    AtlasEndpointService,
+    AtlasEndpoint,
+}
+
+impl ResourceKind {
+    /// Every kind.
+    pub const ALL: [ResourceKind; 23] = [
+        Self::Vpc,
+        Self::VpcCidrAssociation,
+        Self::Subnet,
+        Self::InternetGateway,
+        Self::ElasticIp,
+        Self::NatGateway,
+        Self::RouteTable,
+        Self::SecurityGroup,
+        Self::IamRole,
+        Self::IamPolicy,
+        Self::EksCluster,
+        Self::LaunchTemplate,
+        Self::NodeGroup,
+        Self::EksAddon,
+        Self::DbClusterParameterGroup,
+        Self::DbParameterGroup,
+        Self::DbSubnetGroup,
+        Self::DbCluster,
+        Self::DbInstance,
+        Self::EcrRepository,
+        Self::VpcEndpoint,
+        Self::AtlasEndpointService,
+        Self::AtlasEndpoint,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vpc => "vpc",
+            Self::VpcCidrAssociation => "vpc_cidr_association",
+            Self::Subnet => "subnet",
+            Self::InternetGateway => "internet_gateway",
+            Self::ElasticIp => "elastic_ip",
+            Self::NatGateway => "nat_gateway",
+            Self::RouteTable => "route_table",
+            Self::SecurityGroup => "security_group",
+            Self::IamRole => "iam_role",
+            Self::IamPolicy => "iam_policy",
+            Self::EksCluster => "eks_cluster",
+            Self::LaunchTemplate => "launch_template",
+            Self::NodeGroup => "node_group",
+            Self::EksAddon => "eks_addon",
+            Self::DbClusterParameterGroup => "db_cluster_parameter_group",
+            Self::DbParameterGroup => "db_parameter_group",
+            Self::DbSubnetGroup => "db_subnet_group",
+            Self::DbCluster => "db_cluster",
+            Self::DbInstance => "db_instance",
+            Self::EcrRepository => "ecr_repository",
+            Self::VpcEndpoint => "vpc_endpoint",
+            Self::AtlasEndpointService => "atlas_endpoint_service",
+            Self::AtlasEndpoint => "atlas_endpoint",
+        }
+    }
+
+    /// Returns how long creating one usually takes, until ready: what progress bars show
+    /// and what the executor uses to start the longest chains first.
+    pub fn typical_duration(self) -> Duration {
+        let seconds = match self {
+            Self::EksCluster => 600,
+            Self::NodeGroup => 240,
+            Self::DbCluster => 1200,
+            Self::DbInstance => 900,
+            Self::VpcEndpoint | Self::NatGateway => 120,
+            Self::AtlasEndpoint => 90,
+            Self::EksAddon | Self::AtlasEndpointService => 60,
+            Self::VpcCidrAssociation => 5,
+            Self::Vpc
+            | Self::InternetGateway
+            | Self::RouteTable
+            | Self::SecurityGroup
+            | Self::IamRole
+            | Self::DbClusterParameterGroup
+            | Self::DbParameterGroup => 3,
+            Self::Subnet
+            | Self::IamPolicy
+            | Self::LaunchTemplate
+            | Self::DbSubnetGroup
+            | Self::EcrRepository => 2,
+            Self::ElasticIp => 1,
+        };
+        Duration::from_secs(seconds)
+    }
+
+    /// Returns how long the executor waits for one to become ready (or gone) before it
+    /// gives up on it: a few times the typical duration, as AWS varies a lot.
+    pub fn ready_timeout(self) -> Duration {
+        let minutes = match self {
+            Self::DbCluster | Self::DbInstance => 90,
+            Self::EksCluster => 40,
+            Self::NodeGroup | Self::AtlasEndpoint | Self::AtlasEndpointService => 25,
+            Self::EksAddon | Self::VpcEndpoint | Self::NatGateway => 15,
+            _ => 5,
+        };
+        Duration::from_secs(minutes * 60)
+    }
+
+    /// Tells whether AWS lets the tool tag one at creation, which is how ownership is
+    /// recorded; the others are found through their parent or their Atlas project.
+    pub fn is_taggable(self) -> bool {
+        !matches!(
+            self,
+            Self::VpcCidrAssociation | Self::AtlasEndpointService | Self::AtlasEndpoint
+        )
+    }
+
+    /// Tells whether replacing one would destroy data people care about, so a plan must
+    /// never replace it on its own.
+    pub fn holds_data(self) -> bool {
+        matches!(
+            self,
+            Self::DbCluster | Self::DbInstance | Self::EcrRepository
+        )
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the tool owns a desired resource or only relies on one that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ownership {
+    /// Created, changed and deleted by the tool.
+    Managed,
+    /// Exists already (an existing VPC and its subnets): read and checked, never changed.
+    Adopted,
+}
+
+/// One desired resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    pub address: Address,
+    pub kind: ResourceKind,
+    pub spec: Spec,
+    /// Resources that must be ready before this one is created; includes every resource
+    /// the spec refers to.
+    pub depends_on: Vec<Address>,
+    pub ownership: Ownership,
+}
+
+impl Resource {
+    /// Makes a resource the tool owns.
+    pub fn managed(address: Address, kind: ResourceKind, spec: Spec) -> Self {
+        Self {
+            address,
+            kind,
+            spec,
+            depends_on: Vec::new(),
+            ownership: Ownership::Managed,
+        }
+    }
+
+    /// Makes a resource that exists already and is only read.
+    pub fn adopted(address: Address, kind: ResourceKind, spec: Spec) -> Self {
+        Self {
+            address,
+            kind,
+            spec,
+            depends_on: Vec::new(),
+            ownership: Ownership::Adopted,
+        }
+    }
+
+    /// Adds dependencies that the spec does not show through a reference.
+    pub fn after<'a>(mut self, dependencies: impl IntoIterator<Item = &'a Address>) -> Self {
+        for dependency in dependencies {
+            if !self.depends_on.contains(dependency) {
+                self.depends_on.push(dependency.clone());
+            }
+        }
+        self
+    }
+
+    /// Returns the profile recorded in the spec's ownership tag.
+    pub fn profile_tag(&self) -> Option<&str> {
+        self.spec.tag(PROFILE_TAG)
+    }
+}
+
+/// Why a set of resources is not a valid stack.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StackError {
+    #[error("two resources have the address {0}")]
+    DuplicateAddress(Address),
+    #[error("{address} depends on {dependency}, which is not in the stack")]
+    UnknownDependency {
+        address: Address,
+        dependency: Address,
+    },
+    #[error("dependency cycle: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → "))]
+    Cycle(Vec<Address>),
+}
+
+/// The desired resources of one profile and their dependency graph.
+///
+/// Resources are kept in a topological order (dependencies first, otherwise in the order
+/// they were given), which is the order plans list them in.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    profile: String,
+    resources: Vec<Resource>,
+    index: HashMap<Address, usize>,
+    dag: Dag,
+}
+
+impl Stack {
+    /// Checks and orders `resources`: addresses are unique, every dependency (explicit or
+    /// through a reference in the spec) is in the stack, and there is no cycle.
+    pub fn new(profile: &str, mut resources: Vec<Resource>) -> Result<Self, StackError> {
+        let mut index = HashMap::with_capacity(resources.len());
+        for (i, resource) in resources.iter_mut().enumerate() {
+            for r in resource.spec.refs() {
+                if !resource.depends_on.contains(&r.address) {
+                    resource.depends_on.push(r.address);
+                }
+            }
+            if index.insert(resource.address.clone(), i).is_some() {
+                return Err(StackError::DuplicateAddress(resource.address.clone()));
+            }
+        }
+        let dag = dag_of(&resources, &index)?;
+        if let Some(cycle) = dag.find_cycle() {
+            return Err(StackError::Cycle(
+                cycle
+                    .into_iter()
+                    .map(|i| resources[i].address.clone())
+                    .collect(),
+            ));
+        }
+        let order = dag.topological_order().expect("acyclic");
+        let mut slots: Vec<Option<Resource>> = resources.into_iter().map(Some).collect();
+        let resources: Vec<Resource> = order
+            .into_iter()
+            .map(|i| slots[i].take().expect("each once"))
+            .collect();
+        let index: HashMap<Address, usize> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.address.clone(), i))
+            .collect();
+        let dag = dag_of(&resources, &index)?;
+        Ok(Self {
+            profile: profile.to_owned(),
+            resources,
+            index,
+            dag,
+        })
+    }
+
+    /// Returns the name of the profile the stack was built from.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// Returns every resource, dependencies first.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    pub fn get(&self, address: &Address) -> Option<&Resource> {
+        self.index.get(address).map(|&i| &self.resources[i])
+    }
+
+    /// Returns the position of `address` in [`resources`](Self::resources), which is its
+    /// node in [`dag`](Self::dag).
+    pub fn position(&self, address: &Address) -> Option<usize> {
+        self.index.get(address).copied()
+    }
+
+    /// Returns the dependency graph over the positions of [`resources`](Self::resources).
+    pub fn dag(&self) -> &Dag {
+        &self.dag
+    }
+
+    /// Returns the graph destroy walks: every edge reversed.
+    pub fn reverse_dag(&self) -> Dag {
+        self.dag.reversed()
+    }
+
+    /// Returns the resources that depend directly on `address`.
+    pub fn dependents(&self, address: &Address) -> Vec<&Resource> {
+        self.position(address)
+            .map(|i| {
+                self.dag
+                    .dependents(i)
+                    .iter()
+                    .map(|&d| &self.resources[d])
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Returns the components that have at least one resource.
+    pub fn components(&self) -> BTreeSet<Component> {
+        self.resources
+            .iter()
+            .map(|r| r.address.component())
+            .collect()
+    }
+
+    /// Returns the sub-stack `up --only` works on: the resources of `components` and
+    /// everything they transitively depend on.
+    pub fn for_components(&self, components: &[Component]) -> Stack {
+        let keep = self.dag.with_dependencies(self.positions_in(components));
+        self.subset(&keep)
+    }
+
+    /// Returns the sub-stack `down --only` works on: the resources of `components` and
+    /// everything that transitively depends on them, which must go first.
+    pub fn with_dependents(&self, components: &[Component]) -> Stack {
+        let keep = self.dag.with_dependents(self.positions_in(components));
+        self.subset(&keep)
+    }
+
+    fn positions_in<'a>(&'a self, components: &'a [Component]) -> impl Iterator<Item = usize> + 'a {
+        (0..self.len())
+            .filter(move |&i| components.contains(&self.resources[i].address.component()))
+    }
+
+    /// Keeps the resources at `keep`, dropping edges to the others; the order stays
+    /// topological, so the sub-stack needs no new check.
+    fn subset(&self, keep: &BTreeSet<usize>) -> Stack {
+        let resources: Vec<Resource> = keep
+            .iter()
+            .map(|&i| {
+                let mut resource = self.resources[i].clone();
+                resource
+                    .depends_on
+                    .retain(|d| self.position(d).is_some_and(|p| keep.contains(&p)));
+                resource
+            })
+            .collect();
+        let index: HashMap<Address, usize> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.address.clone(), i))
+            .collect();
+        let dag = dag_of(&resources, &index).expect("a subset keeps only known dependencies");
+        Stack {
+            profile: self.profile.clone(),
+            resources,
+            index,
+            dag,
+        }
+    }
+}
+
+fn dag_of(resources: &[Resource], index: &HashMap<Address, usize>) -> Result<Dag, StackError> {
+    let mut dag = Dag::new(resources.len());
+    for (i, resource) in resources.iter().enumerate() {
+        for dependency in &resource.depends_on {
+            let &d = index
+                .get(dependency)
+                .ok_or_else(|| StackError::UnknownDependency {
+                    address: resource.address.clone(),
+                    dependency: dependency.clone(),
+                })?;
+            dag.add_edge(i, d);
+        }
+    }
+    Ok(dag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> Address {
+        text.parse().unwrap()
+    }
+
+    fn resource(address: &str, kind: ResourceKind, refs: &[&str]) -> Resource {
+        let mut spec = Spec::new();
+        for (i, r) in refs.iter().enumerate() {
+            spec.insert(&format!("ref{i}"), Value::Ref(r.parse().unwrap()));
+        }
+        Resource::managed(addr(address), kind, spec)
+    }
+
+    fn small() -> Stack {
+        Stack::new(
+            "test",
+            vec![
+                resource(
+                    "rds.cluster",
+                    ResourceKind::DbCluster,
+                    &["rds.parameter_group.name", "network.vpc.id"],
+                ),
+                resource(
+                    "rds.parameter_group",
+                    ResourceKind::DbClusterParameterGroup,
+                    &[],
+                ),
+                resource("network.vpc", ResourceKind::Vpc, &[]),
+                resource("ecr.repository[bpa/ui]", ResourceKind::EcrRepository, &[]),
+                resource("eks.cluster", ResourceKind::EksCluster, &["network.vpc.id"]),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn references_become_dependencies_and_order_is_topological() {
+        let stack = small();
+        let cluster = stack.get(&addr("rds.cluster")).unwrap();
+        assert_eq!(
+            cluster.depends_on,
+            vec![addr("rds.parameter_group"), addr("network.vpc")]
+        );
+        let order: Vec<String> = stack
+            .resources()
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "rds.parameter_group",
+                "network.vpc",
+                "rds.cluster",
+                "ecr.repository[bpa/ui]",
+                "eks.cluster"
+            ]
+        );
+        let dependents: Vec<String> = stack
+            .dependents(&addr("network.vpc"))
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        assert_eq!(dependents, ["rds.cluster", "eks.cluster"]);
+    }
+
+    #[test]
+    fn rejects_duplicates_unknown_dependencies_and_cycles() {
+        let dup = Stack::new(
+            "t",
+            vec![
+                resource("network.vpc", ResourceKind::Vpc, &[]),
+                resource("network.vpc", ResourceKind::Vpc, &[]),
+            ],
+        );
+        assert_eq!(
+            dup.unwrap_err(),
+            StackError::DuplicateAddress(addr("network.vpc"))
+        );
+
+        let unknown = Stack::new(
+            "t",
+            vec![resource(
+                "eks.cluster",
+                ResourceKind::EksCluster,
+                &["network.vpc.id"],
+            )],
+        );
+        assert!(matches!(
+            unknown.unwrap_err(),
+            StackError::UnknownDependency { .. }
+        ));
+
+        let cycle = Stack::new(
+            "t",
+            vec![
+                resource(
+                    "iam.node_role",
+                    ResourceKind::IamRole,
+                    &["iam.ecr_pull_policy.arn"],
+                ),
+                resource(
+                    "iam.ecr_pull_policy",
+                    ResourceKind::IamPolicy,
+                    &["iam.node_role.arn"],
+                ),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            cycle.to_string(),
+            "dependency cycle: iam.node_role → iam.ecr_pull_policy → iam.node_role"
+        );
+    }
+
+    #[test]
+    fn sub_stacks_follow_dependencies_or_dependents() {
+        let stack = small();
+        let rds: Vec<String> = stack
+            .for_components(&[Component::Rds])
+            .resources()
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        assert_eq!(rds, ["rds.parameter_group", "network.vpc", "rds.cluster"]);
+
+        let down = stack.with_dependents(&[Component::Network]);
+        let names: Vec<String> = down
+            .resources()
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        assert_eq!(names, ["network.vpc", "rds.cluster", "eks.cluster"]);
+        // The parameter group is outside the sub-stack, so the edge to it is gone.
+        assert_eq!(
+            down.get(&addr("rds.cluster")).unwrap().depends_on,
+            vec![addr("network.vpc")]
+        );
+    }
+}
