@@ -19,6 +19,7 @@ mod tests;
 
 use super::diagnostics::{ProfileError, ProfileErrors};
 use super::model::Profile;
+use super::raw::RawProfile;
 use super::source::{Location, SourceMap};
 
 pub use checks::{Problem, check_master_password};
@@ -61,10 +62,7 @@ pub fn parse_and_validate(text: &str, origin: &str) -> Result<Profile, ProfileEr
     for (field, message) in failures {
         // serde refuses a few values the schema lets through, e.g. integers beyond u32.
         if !errors.iter().any(|e| related(&e.path, &field)) {
-            errors.push(
-                ProfileError::new(&field, message)
-                    .with_hint("see `bpa-infra schema` for the format of this section"),
-            );
+            errors.push(unexplained_failure(text, &field, message));
         }
     }
 
@@ -99,6 +97,29 @@ fn related(a: &str, b: &str) -> bool {
     short.is_empty()
         || long == short
         || (long.starts_with(short) && matches!(long.as_bytes()[short.len()], b'.' | b'['))
+}
+
+/// Explains why serde could not read `field` although the schema accepted it. Reading
+/// the whole text with serde gives the exact path and position when that failure is
+/// the first one in the file; otherwise the error points at the field.
+fn unexplained_failure(text: &str, field: &str, message: String) -> ProfileError {
+    let hint = "see `bpa-infra schema` for the format of this field";
+    if let Err(error) = serde_yaml::from_str::<RawProfile>(text)
+        && let Some(location) = error.location()
+    {
+        let full = syntax_error(&error, text);
+        if let Some((path, detail)) = full.message.split_once(": ")
+            && related(path, field)
+        {
+            let mut precise = ProfileError::new(path, detail).with_hint(hint);
+            precise.location = full.location.map(|mut l| {
+                l.line = location.line();
+                l
+            });
+            return precise;
+        }
+    }
+    ProfileError::new(field, message).with_hint(hint)
 }
 
 /// Makes one error of a YAML or serde failure, at the position it reports.

@@ -321,6 +321,10 @@ impl Context<'_> {
     fn type_error(&self, path: &str, kind: &TypeKind, instance: &Value) -> ProfileError {
         let names = type_names(kind);
         let expected = names.join(" or ");
+        if instance.is_null() && path.is_empty() {
+            return ProfileError::new(path, "the profile is empty")
+                .with_hint("start from `profiles/example.yaml`, or see `bpa-infra schema`");
+        }
         if instance.is_null() {
             return ProfileError::new(
                 path,
@@ -328,8 +332,11 @@ impl Context<'_> {
             )
             .with_hint("give it a value, or remove the line to use the default");
         }
-        let found = self.quote(path, instance);
-        let message = format!("expected {expected}, found {} {found}", type_of(instance));
+        let found = match instance {
+            Value::Object(_) | Value::Array(_) => self.quote(path, instance),
+            _ => format!("{} {}", type_of(instance), self.quote(path, instance)),
+        };
+        let message = format!("expected {expected}, found {found}");
         let hint = match (names.first().copied(), instance) {
             (Some("a string"), Value::Number(_) | Value::Bool(_)) => {
                 format!(

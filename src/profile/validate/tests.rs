@@ -357,6 +357,39 @@ fn yaml_syntax_error_is_one_error_at_its_position() {
 }
 
 #[test]
+fn duplicate_keys_are_a_syntax_error() {
+    let all = errors("apiVersion: bpa-infra/v1\nname: a\nname: b\n");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(all[0].message.contains("duplicate entry"), "{all:?}");
+}
+
+#[test]
+fn empty_and_non_mapping_documents_are_explained() {
+    let all = errors("");
+    assert_eq!(all[0].message, "the profile is empty");
+    let all = errors("- a\n- b\n");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].message, "expected a mapping, found a list");
+}
+
+#[test]
+fn integers_beyond_their_type_are_placed_exactly() {
+    let text = set(
+        BASE,
+        "/eks/node_groups/0/data_volume",
+        json!({"size_gib": 99_999_999_999_u64}),
+    );
+    let error = assert_error(
+        &text,
+        "eks.node_groups[0].data_volume.size_gib",
+        "expected u32",
+    );
+    let value =
+        crate::profile::SourceMap::new(&text).value("eks.node_groups[0].data_volume.size_gib");
+    assert_eq!(error.location.unwrap().line, value.unwrap().line);
+}
+
+#[test]
 fn unknown_field_suggests_the_closest_allowed_one() {
     let text = BASE.replace("  instance_class:", "  instance_clas:");
     let error = assert_error(&text, "rds.instance_clas", "unknown field");
