@@ -97,6 +97,25 @@ struct Zones {
     node: Vec<Option<Subnet>>,
     public: Vec<Option<Subnet>>,
     pod: Vec<Option<Subnet>>,
+    /// Where each listed (not carved) subnet's CIDR is written, by kind and zone.
+    listed: HashMap<(SubnetKind, usize), String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SubnetKind {
+    Node,
+    Public,
+    Pod,
+}
+
+impl SubnetKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Node => "node",
+            Self::Public => "public",
+            Self::Pod => "pod",
+        }
+    }
 }
 
 impl Rules<'_> {
@@ -250,6 +269,7 @@ impl Rules<'_> {
             node: vec![None; zones.len()],
             public: vec![None; zones.len()],
             pod: vec![None; zones.len()],
+            listed: HashMap::new(),
             names: zones,
         };
 
@@ -300,14 +320,24 @@ impl Rules<'_> {
             adopt,
             pod_cidr,
         );
-        if let Some(node) = node {
-            zones.node = node;
-        }
-        if let Some(public) = public {
-            zones.public = public;
-        }
-        if let Some(pod) = pod {
-            zones.pod = pod;
+        for (kind, listed) in [
+            (SubnetKind::Node, node),
+            (SubnetKind::Public, public),
+            (SubnetKind::Pod, pod),
+        ] {
+            let Some(listed) = listed else { continue };
+            let mut slots = Vec::new();
+            for (zone, entry) in listed.into_iter().enumerate() {
+                slots.push(entry.map(|(subnet, path)| {
+                    zones.listed.insert((kind, zone), path);
+                    subnet
+                }));
+            }
+            match kind {
+                SubnetKind::Node => zones.node = slots,
+                SubnetKind::Public => zones.public = slots,
+                SubnetKind::Pod => zones.pod = slots,
+            }
         }
 
         let vpc_cidr = vpc_cidr?;
@@ -377,8 +407,8 @@ impl Rules<'_> {
         zones: &[String],
         ids_allowed: bool,
         within: Option<Ipv4Net>,
-    ) -> Option<Vec<Option<Subnet>>> {
-        let mut by_zone: Vec<Option<Subnet>> = vec![None; zones.len()];
+    ) -> Option<Vec<Option<(Subnet, String)>>> {
+        let mut by_zone: Vec<Option<(Subnet, String)>> = vec![None; zones.len()];
         if subnets.is_empty() {
             return Some(by_zone);
         }
@@ -464,10 +494,11 @@ impl Rules<'_> {
                 ok = false;
             }
             if let Some(zone) = zone {
-                by_zone[zone] = Some(Subnet {
+                let subnet = Subnet {
                     id: subnet.id.clone(),
                     cidr,
-                });
+                };
+                by_zone[zone] = Some((subnet, cidr_path));
             }
         }
         if subnets.len() != zones.len() && zones.len() == 3 {
@@ -541,39 +572,54 @@ impl Rules<'_> {
     }
 
     /// Node and public subnets share the VPC; pod subnets share the pod CIDR. Carved
-    /// subnets take part, so a listed subnet that collides with a carved one is caught.
+    /// subnets take part, so a listed subnet that collides with a carved one is caught;
+    /// the error points at the listed one.
     fn check_subnet_overlaps(&mut self, zones: &Zones) {
-        let mut vpc_side: Vec<(String, Ipv4Net)> = Vec::new();
-        for (kind, list) in [
-            ("node_subnets", &zones.node),
-            ("public_subnets", &zones.public),
-        ] {
-            for (i, subnet) in list.iter().enumerate() {
-                if let Some(subnet) = subnet {
-                    vpc_side.push((format!("network.{kind} ({})", zones.names[i]), subnet.cidr));
-                }
-            }
-        }
-        let pod_side: Vec<(String, Ipv4Net)> = zones
-            .pod
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                s.as_ref()
-                    .map(|s| (format!("network.pod_subnets ({})", zones.names[i]), s.cidr))
-            })
-            .collect();
+        let side =
+            |kinds: &[(SubnetKind, &Vec<Option<Subnet>>)]| -> Vec<(SubnetKind, usize, Ipv4Net)> {
+                kinds
+                    .iter()
+                    .flat_map(|(kind, list)| {
+                        list.iter()
+                            .enumerate()
+                            .filter_map(move |(zone, s)| s.as_ref().map(|s| (*kind, zone, s.cidr)))
+                    })
+                    .collect()
+            };
+        let vpc_side = side(&[
+            (SubnetKind::Node, &zones.node),
+            (SubnetKind::Public, &zones.public),
+        ]);
+        let pod_side = side(&[(SubnetKind::Pod, &zones.pod)]);
+        let describe = |kind: SubnetKind, zone: usize| {
+            let carved = if zones.listed.contains_key(&(kind, zone)) {
+                ""
+            } else {
+                ", carved"
+            };
+            format!("{} subnet of {}{carved}", kind.as_str(), zones.names[zone])
+        };
         for side in [vpc_side, pod_side] {
-            for (j, (name_b, b)) in side.iter().enumerate() {
-                for (name_a, a) in &side[..j] {
-                    if overlaps(*a, *b) {
-                        let path = name_b.split(' ').next().unwrap_or_default().to_string();
-                        self.error(
-                            path,
-                            format!("subnet {b} of {name_b} overlaps {a} of {name_a}"),
-                            "subnets must not overlap; when some are carved by the tool, list them all explicitly instead",
-                        );
+            for (j, &(kind_b, zone_b, b)) in side.iter().enumerate() {
+                for &(kind_a, zone_a, a) in &side[..j] {
+                    if !overlaps(a, b) {
+                        continue;
                     }
+                    let path = zones
+                        .listed
+                        .get(&(kind_b, zone_b))
+                        .or_else(|| zones.listed.get(&(kind_a, zone_a)))
+                        .cloned()
+                        .unwrap_or_else(|| "network".to_string());
+                    self.error(
+                        path,
+                        format!(
+                            "{b} ({}) overlaps {a} ({})",
+                            describe(kind_b, zone_b),
+                            describe(kind_a, zone_a)
+                        ),
+                        "subnets must not overlap; when some are carved by the tool, list them all explicitly instead",
+                    );
                 }
             }
         }

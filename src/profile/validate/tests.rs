@@ -606,7 +606,11 @@ fn subnets_must_lie_inside_their_cidr_and_not_overlap() {
             {"az": "us-west-2c", "cidr": "10.0.32.0/20"},
         ]),
     );
-    assert_error(&overlapping, "network.node_subnets", "overlaps 10.0.0.0/20");
+    assert_error(
+        &overlapping,
+        "network.node_subnets[1].cidr",
+        "overlaps 10.0.0.0/20 (node subnet of us-west-2a)",
+    );
     // A listed public subnet inside the carved node subnet of zone a.
     let against_carved = set(
         BASE,
@@ -619,8 +623,8 @@ fn subnets_must_lie_inside_their_cidr_and_not_overlap() {
     );
     assert_error(
         &against_carved,
-        "network.public_subnets",
-        "overlaps 10.0.0.0/18",
+        "network.public_subnets[0].cidr",
+        "overlaps 10.0.0.0/18 (node subnet of us-west-2a, carved)",
     );
     let pod_outside = set(
         BASE,
@@ -780,6 +784,10 @@ fn network_messages() {
             (
                 "subnet outside",
                 set(PROD, "/network/node_subnets/2/cidr", json!("10.1.64.0/19"))
+            ),
+            (
+                "subnets overlap",
+                set(PROD, "/network/node_subnets/2/cidr", json!("10.0.32.0/20"))
             ),
         ])
     );
