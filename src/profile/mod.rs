@@ -1,8 +1,8 @@
 //! The profile: one YAML file describing a whole BPA deployment.
 //!
-//! `RawProfile` (`raw`) mirrors the file; [`validate`] checks it, collecting every
-//! error at once with its YAML path and position, and returns a [`Profile`] (`model`)
-//! that can only hold valid values.
+//! `RawProfile` (`raw`) mirrors the file; validation ([`parse`], [`load`]) checks it,
+//! collecting every error at once with its YAML path and position, and returns a
+//! [`Profile`] (`model`) that can only hold valid values.
 
 mod diagnostics;
 pub mod model;

@@ -1,9 +1,9 @@
 //! The validated profile: what the rest of the tool reads.
 //!
-//! A [`Profile`] is only made by [`validate`](super::validate), so every value in it is
-//! one AWS accepts: CIDRs are parsed, the three zones are resolved, defaults that depend
-//! on other fields (subnet CIDRs, node labels, ingress sources, the DB identifier, the
-//! Atlas region) are filled in.
+//! A [`Profile`] is only made by validation ([`parse`](super::parse)), so every value
+//! in it is one AWS accepts: CIDRs are parsed, the three zones are resolved, defaults
+//! that depend on other fields (subnet CIDRs, node labels, ingress sources, the DB
+//! identifier, the Atlas region) are filled in.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,12 +1,20 @@
 //! Turns a profile's text into a [`Profile`], collecting every problem at once.
 //!
-//! Three stages, each only run when the one before found nothing, because later ones
-//! need the shape the earlier ones guarantee:
-//! 1. YAML syntax (one error at the parser's position: nothing after it is reliable);
+//! Three stages:
+//! 1. YAML syntax: one error at the parser's position, and nothing more, since
+//!    nothing after a syntax error can be trusted;
 //! 2. structure: the document against the profile's JSON Schema, which reports every
-//!    unknown field, wrong type and missing field in one pass ([`structure`]);
-//! 3. meaning: the typed [`RawProfile`] against AWS's and PostgreSQL's rules, deriving
-//!    the defaults that depend on other fields ([`rules`]).
+//!    unknown field (with "did you mean"), wrong type and missing field in one pass
+//!    ([`structure`]);
+//! 3. meaning: AWS's, PostgreSQL's and Kubernetes' rules ([`rules`], with the checks
+//!    of single values in [`checks`]), deriving the defaults that depend on other
+//!    fields.
+//!
+//! So that one run reports every kind of mistake, stage 3 also runs when stage 2
+//! found some: on a repaired copy of the document, where a misspelt field is read
+//! under the name it most likely means and a refused value is taken out. Each
+//! top-level section is read on its own, so only a section still unreadable is
+//! skipped, and problems about values stage 2 already reported are dropped.
 //!
 //! Every error carries its YAML path; the [`SourceMap`] turns the path into a line and
 //! column.

@@ -1,5 +1,5 @@
-//! The rules a structurally valid profile must still meet, and the defaults that
-//! depend on other fields.
+//! The rules a profile must meet beyond its structure, and the defaults that depend
+//! on other fields.
 //!
 //! Each rule reports a [`ProfileError`] at the YAML path of the value it is about and
 //! keeps going, so one run lists every problem. Checks of single values live in
