@@ -8,3 +8,4 @@
 pub mod profile;
 pub mod stack;
 pub mod provider;
+pub mod plan;

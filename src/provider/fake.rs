@@ -565,7 +565,7 @@ impl FakeProvider {
                 format!("the spec still refers to {r}"),
             ));
         }
-        for dependency in &desired.depends_on {
+        for dependency in desired.dependencies() {
             let ready = state
                 .entries
                 .get(dependency)
@@ -793,7 +793,7 @@ mod tests {
         let tags = Value::Map([(PROFILE_TAG.to_owned(), Value::from("p"))].into());
         let spec = Spec::new().with("name", address.name()).with("tags", tags);
         let deps: Vec<Address> = deps.iter().map(|d| d.parse().unwrap()).collect();
-        Resource::managed(address, ResourceKind::SecurityGroup, spec).after(deps.iter())
+        Resource::managed(address, ResourceKind::SecurityGroup, spec).uses(deps.iter())
     }
 
     #[tokio::test(start_paused = true)]

@@ -113,13 +113,19 @@ impl Builder<'_> {
         kind: ResourceKind,
         name: &str,
         spec: Spec,
-        after: &[&Address],
+        uses: &[&Address],
     ) {
         let spec = spec
             .with("name", name)
             .with("tags", self.tags(&address, Some(name)));
         self.resources
-            .push(Resource::managed(address, kind, spec).after(after.iter().copied()));
+            .push(Resource::managed(address, kind, spec).uses(uses.iter().copied()));
+    }
+
+    /// Orders the resource added last after `others`, which it does not use.
+    fn order_last_after(&mut self, others: &[Address]) {
+        let resource = self.resources.pop().expect("a resource was added");
+        self.resources.push(resource.after(others));
     }
 
     /// Adds a tag to the resource added last.
@@ -131,9 +137,9 @@ impl Builder<'_> {
         }
     }
 
-    fn adopted(&mut self, address: Address, kind: ResourceKind, spec: Spec, after: &[&Address]) {
+    fn adopted(&mut self, address: Address, kind: ResourceKind, spec: Spec, uses: &[&Address]) {
         self.resources
-            .push(Resource::adopted(address, kind, spec).after(after.iter().copied()));
+            .push(Resource::adopted(address, kind, spec).uses(uses.iter().copied()));
     }
 
     fn partition(&self) -> &'static str {
@@ -680,13 +686,12 @@ impl Builder<'_> {
         for group in &eks.node_groups {
             node_groups.push(self.node_group(&cluster, &node_sg, group, &early));
         }
-        let node_group_refs: Vec<&Address> = node_groups.iter().collect();
         for addon in &late_addons {
-            self.addon(&cluster, addon, &node_group_refs);
+            self.addon(&cluster, addon, &node_groups);
         }
     }
 
-    fn addon(&mut self, cluster: &Address, addon: &crate::profile::Addon, after: &[&Address]) {
+    fn addon(&mut self, cluster: &Address, addon: &crate::profile::Addon, after: &[Address]) {
         let mut spec = Spec::new()
             .with("cluster_name", self.profile.eks.cluster_name.as_str())
             .with("addon_name", addon.name.as_str())
@@ -708,11 +713,10 @@ impl Builder<'_> {
                 )]),
             );
         }
-        let mut after = after.to_vec();
-        after.push(cluster);
         let address = keyed(Component::Eks, "addon", addon.name.as_str());
         let name = addon.name.clone();
-        self.managed(address, ResourceKind::EksAddon, &name, spec, &after);
+        self.managed(address, ResourceKind::EksAddon, &name, spec, &[cluster]);
+        self.order_last_after(after);
     }
 
     /// Adds a node group and its launch template; returns the node group's address.
@@ -790,16 +794,15 @@ impl Builder<'_> {
                     ("version", Value::output(&template, "latest_version")),
                 ]),
             );
-        let mut after: Vec<&Address> = early_addons.iter().collect();
-        after.push(cluster);
         let name = group.name.clone();
         self.managed(
             address.clone(),
             ResourceKind::NodeGroup,
             &name,
             spec,
-            &after,
+            &[cluster],
         );
+        self.order_last_after(early_addons);
         address
     }
 
@@ -1081,14 +1084,11 @@ mod tests {
     use crate::stack::Ownership;
 
     fn prod() -> Profile {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/prod-us-west-2.yaml");
-        crate::profile::load(&path).expect("the prod profile is valid")
+        crate::stack::testing::profile("prod-us-west-2")
     }
 
     fn example() -> Profile {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/example.yaml");
-        crate::profile::load(&path).expect("the example profile is valid")
+        crate::stack::testing::profile("example")
     }
 
     fn a(text: &str) -> Address {

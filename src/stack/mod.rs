@@ -8,9 +8,12 @@ mod address;
 pub mod build;
 mod graph;
 mod spec;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -161,6 +164,12 @@ impl ResourceKind {
         )
     }
 
+    /// Tells whether `output` keeps its value when a resource of this kind is updated in
+    /// place; a launch template gets a new version, everything else keeps its ids.
+    pub fn output_survives_update(self, output: &str) -> bool {
+        !(self == Self::LaunchTemplate && output == "latest_version")
+    }
+
     /// Tells whether replacing one would destroy data people care about, so a plan must
     /// never replace it on its own.
     pub fn holds_data(self) -> bool {
@@ -193,9 +202,13 @@ pub struct Resource {
     pub address: Address,
     pub kind: ResourceKind,
     pub spec: Spec,
-    /// Resources that must be ready before this one is created; includes every resource
-    /// the spec refers to.
+    /// Resources this one uses, which must be ready before it is created and can only be
+    /// deleted after it: every resource the spec refers to, and those it names.
     pub depends_on: Vec<Address>,
+    /// Resources that must be ready first although this one does not use them (node
+    /// groups after the CNI addon): they order the work, nothing more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs_after: Vec<Address>,
     pub ownership: Ownership,
 }
 
@@ -207,6 +220,7 @@ impl Resource {
             kind,
             spec,
             depends_on: Vec::new(),
+            runs_after: Vec::new(),
             ownership: Ownership::Managed,
         }
     }
@@ -218,18 +232,35 @@ impl Resource {
             kind,
             spec,
             depends_on: Vec::new(),
+            runs_after: Vec::new(),
             ownership: Ownership::Adopted,
         }
     }
 
-    /// Adds dependencies that the spec does not show through a reference.
-    pub fn after<'a>(mut self, dependencies: impl IntoIterator<Item = &'a Address>) -> Self {
+    /// Adds resources this one uses that the spec names rather than refers to.
+    pub fn uses<'a>(mut self, dependencies: impl IntoIterator<Item = &'a Address>) -> Self {
         for dependency in dependencies {
             if !self.depends_on.contains(dependency) {
                 self.depends_on.push(dependency.clone());
             }
         }
         self
+    }
+
+    /// Adds resources that must be ready before this one, without it using them.
+    pub fn after<'a>(mut self, dependencies: impl IntoIterator<Item = &'a Address>) -> Self {
+        for dependency in dependencies {
+            if !self.runs_after.contains(dependency) {
+                self.runs_after.push(dependency.clone());
+            }
+        }
+        self
+    }
+
+    /// Returns everything that must be ready before this resource: what it uses, then
+    /// what it only runs after.
+    pub fn dependencies(&self) -> impl Iterator<Item = &Address> {
+        self.depends_on.iter().chain(&self.runs_after)
     }
 
     /// Returns the profile recorded in the spec's ownership tag.
@@ -262,6 +293,11 @@ pub struct Stack {
     resources: Vec<Resource>,
     index: HashMap<Address, usize>,
     dag: Dag,
+    /// Every address of the whole profile, kept by sub-stacks: a resource the profile
+    /// still has is never taken for a leftover, whatever the scope.
+    profile_addresses: Arc<BTreeSet<Address>>,
+    /// The components this stack was made for; their leftovers are its to delete.
+    scope: BTreeSet<Component>,
 }
 
 impl Stack {
@@ -300,11 +336,15 @@ impl Stack {
             .map(|(i, r)| (r.address.clone(), i))
             .collect();
         let dag = dag_of(&resources, &index)?;
+        let profile_addresses = Arc::new(resources.iter().map(|r| r.address.clone()).collect());
+        let scope = resources.iter().map(|r| r.address.component()).collect();
         Ok(Self {
             profile: profile.to_owned(),
             resources,
             index,
             dag,
+            profile_addresses,
+            scope,
         })
     }
 
@@ -367,18 +407,29 @@ impl Stack {
             .collect()
     }
 
+    /// Tells whether an owned live resource at `address` is a leftover this stack
+    /// should delete: the profile no longer has it, and its component is in scope.
+    pub fn is_leftover(&self, address: &Address) -> bool {
+        !self.profile_addresses.contains(address) && self.scope.contains(&address.component())
+    }
+
     /// Returns the sub-stack `up --only` works on: the resources of `components` and
-    /// everything they transitively depend on.
+    /// everything they transitively depend on. Only `components` are in its scope: the
+    /// dependencies are there to be read and waited for.
     pub fn for_components(&self, components: &[Component]) -> Stack {
         let keep = self.dag.with_dependencies(self.positions_in(components));
-        self.subset(&keep)
+        self.subset(&keep, components.iter().copied().collect())
     }
 
     /// Returns the sub-stack `down --only` works on: the resources of `components` and
     /// everything that transitively depends on them, which must go first.
     pub fn with_dependents(&self, components: &[Component]) -> Stack {
         let keep = self.dag.with_dependents(self.positions_in(components));
-        self.subset(&keep)
+        let scope = keep
+            .iter()
+            .map(|&i| self.resources[i].address.component())
+            .collect();
+        self.subset(&keep, scope)
     }
 
     fn positions_in<'a>(&'a self, components: &'a [Component]) -> impl Iterator<Item = usize> + 'a {
@@ -388,14 +439,14 @@ impl Stack {
 
     /// Keeps the resources at `keep`, dropping edges to the others; the order stays
     /// topological, so the sub-stack needs no new check.
-    fn subset(&self, keep: &BTreeSet<usize>) -> Stack {
+    fn subset(&self, keep: &BTreeSet<usize>, scope: BTreeSet<Component>) -> Stack {
         let resources: Vec<Resource> = keep
             .iter()
             .map(|&i| {
                 let mut resource = self.resources[i].clone();
-                resource
-                    .depends_on
-                    .retain(|d| self.position(d).is_some_and(|p| keep.contains(&p)));
+                let kept = |d: &Address| self.position(d).is_some_and(|p| keep.contains(&p));
+                resource.depends_on.retain(kept);
+                resource.runs_after.retain(kept);
                 resource
             })
             .collect();
@@ -410,6 +461,8 @@ impl Stack {
             resources,
             index,
             dag,
+            profile_addresses: self.profile_addresses.clone(),
+            scope,
         }
     }
 }
@@ -417,7 +470,7 @@ impl Stack {
 fn dag_of(resources: &[Resource], index: &HashMap<Address, usize>) -> Result<Dag, StackError> {
     let mut dag = Dag::new(resources.len());
     for (i, resource) in resources.iter().enumerate() {
-        for dependency in &resource.depends_on {
+        for dependency in resource.dependencies() {
             let &d = index
                 .get(dependency)
                 .ok_or_else(|| StackError::UnknownDependency {
@@ -566,6 +619,13 @@ mod tests {
             .map(|r| r.address.to_string())
             .collect();
         assert_eq!(names, ["network.vpc", "rds.cluster", "eks.cluster"]);
+        assert!(
+            !down.is_leftover(&addr("rds.parameter_group")),
+            "still in the profile"
+        );
+        assert!(down.is_leftover(&addr("network.subnet[node/x]")));
+        let rds = stack.for_components(&[Component::Rds]);
+        assert!(!rds.is_leftover(&addr("network.subnet[node/x]")));
         // The parameter group is outside the sub-stack, so the edge to it is gone.
         assert_eq!(
             down.get(&addr("rds.cluster")).unwrap().depends_on,
