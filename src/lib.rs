@@ -9,3 +9,4 @@ pub mod profile;
 pub mod stack;
 pub mod provider;
 pub mod plan;
+pub mod engine;

@@ -45,6 +45,12 @@ impl LiveState {
         self.resources.get(address)
     }
 
+    /// Finds `address` among the stack's resources, then among the leftovers.
+    pub fn find(&self, address: &Address) -> Option<&Live> {
+        self.get(address)
+            .or_else(|| self.leftovers.iter().find(|l| &l.address == address))
+    }
+
     /// Returns the owned resources the profile no longer has.
     pub fn leftovers(&self) -> &[Live] {
         &self.leftovers

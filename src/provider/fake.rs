@@ -95,6 +95,8 @@ struct State {
     calls: Vec<Call>,
     writes: usize,
     halt_after_writes: Option<usize>,
+    /// Set by the first write beyond `halt_after_writes`.
+    halted: bool,
 }
 
 impl State {
@@ -202,8 +204,9 @@ impl FakeCloud {
         self.state().faults.clear();
     }
 
-    /// Lets `writes` more writes succeed, then fails every call, as if the process running
-    /// the tool had been killed there: what exists stays as it was left.
+    /// Lets `writes` more writes succeed, then fails the next write and every call after
+    /// it, as if the process running the tool had been killed there: what exists stays
+    /// as it was left.
     pub fn halt_after_writes(&self, writes: usize) {
         let mut state = self.state();
         state.halt_after_writes = Some(state.writes + writes);
@@ -211,7 +214,9 @@ impl FakeCloud {
 
     /// Lifts [`halt_after_writes`](Self::halt_after_writes).
     pub fn resume(&self) {
-        self.state().halt_after_writes = None;
+        let mut state = self.state();
+        state.halt_after_writes = None;
+        state.halted = false;
     }
 
     /// Places an existing, ready resource in the cloud.
@@ -345,10 +350,14 @@ impl FakeCloud {
         address: &Address,
         op: Op,
     ) -> Result<(), ProviderError> {
-        if state
-            .halt_after_writes
-            .is_some_and(|limit| state.writes >= limit)
+        if op.is_write()
+            && state
+                .halt_after_writes
+                .is_some_and(|limit| state.writes >= limit)
         {
+            state.halted = true;
+        }
+        if state.halted {
             return Err(ProviderError::rejected(
                 address,
                 "Halted",
@@ -915,6 +924,11 @@ mod tests {
         assert!(!provider.create(&other).await.unwrap_err().retryable());
 
         cloud.halt_after_writes(0);
+        let live = provider.read(&sg).await.unwrap().unwrap();
+        assert_eq!(
+            provider.delete(&live, Some(&sg)).await.unwrap_err().code(),
+            "Halted"
+        );
         assert_eq!(provider.read(&sg).await.unwrap_err().code(), "Halted");
         cloud.resume();
         assert!(provider.read(&sg).await.unwrap().is_some());
