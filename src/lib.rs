@@ -5,7 +5,10 @@
 //! reporting events). Providers behind `provider` are the only code that talks to a cloud.
 //! This crate never prints and never reads the environment; the binary does.
 
+pub mod aws;
+pub mod dbinit;
 pub mod profile;
+pub mod render;
 pub mod stack;
 pub mod provider;
 pub mod plan;

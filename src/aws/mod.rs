@@ -1,0 +1,129 @@
+//! AWS access for `render` and `db init`: one SDK configuration, and a few reads that
+//! return plain data (no SDK type leaves this module).
+
+pub mod outputs;
+pub mod secrets;
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_eks::error::SdkError;
+use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
+
+/// How to reach AWS: the region, an optional named profile and endpoint override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsOptions {
+    pub region: String,
+    /// Named profile from the shared config files.
+    pub profile: Option<String>,
+    /// Endpoint for every service, e.g. an emulator's.
+    pub endpoint_url: Option<String>,
+}
+
+/// A loaded AWS configuration whose credentials were found.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    config: SdkConfig,
+}
+
+impl Aws {
+    /// Loads the configuration (`aws_config::defaults` with the latest behaviour version)
+    /// and resolves credentials once, so a missing login fails here with a clear error
+    /// rather than inside the first call.
+    pub async fn connect(options: &AwsOptions) -> Result<Self, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(options.region.clone()))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let Some(provider) = config.credentials_provider() else {
+            return Err(AwsError::no_credentials(
+                "no credentials provider is configured",
+            ));
+        };
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|err| AwsError::no_credentials(DisplayErrorContext(&err).to_string()))?;
+        Ok(Self { config })
+    }
+
+    /// Returns the SDK configuration every client is built from.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    /// Returns the region calls go to.
+    pub fn region(&self) -> Option<&str> {
+        self.config.region().map(Region::as_ref)
+    }
+}
+
+/// What kind of AWS failure happened, for the CLI to choose a hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// No credentials could be found or they could not be loaded.
+    NoCredentials,
+    /// The credentials lack a permission.
+    AccessDenied,
+    /// Anything else: network, throttling after retries, a service error.
+    Other,
+}
+
+/// A failed AWS call: the operation, the resource it was about, and the SDK's message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}{}: {message}", resource.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+pub struct AwsError {
+    pub kind: AwsErrorKind,
+    /// The API operation, e.g. `rds:DescribeDBClusters`.
+    pub operation: String,
+    pub resource: Option<String>,
+    pub message: String,
+}
+
+impl AwsError {
+    fn no_credentials(message: impl Into<String>) -> Self {
+        Self {
+            kind: AwsErrorKind::NoCredentials,
+            operation: "load AWS credentials".to_owned(),
+            resource: None,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn from_sdk<E, R>(operation: &str, resource: &str, err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let kind = match err.code() {
+            Some(
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "UnauthorizedOperation"
+                | "UnrecognizedClientException"
+                | "InvalidClientTokenId"
+                | "ExpiredToken"
+                | "ExpiredTokenException",
+            ) => AwsErrorKind::AccessDenied,
+            _ => AwsErrorKind::Other,
+        };
+        Self {
+            kind,
+            operation: operation.to_owned(),
+            resource: (!resource.is_empty()).then(|| resource.to_owned()),
+            message: DisplayErrorContext(err).to_string(),
+        }
+    }
+}
