@@ -12,12 +12,25 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use crate::provider::{ProviderError, Providers};
 use crate::stack::{Address, Spec, Value};
 
-/// Builds the providers of every AWS resource kind from one SDK configuration.
+pub mod ecr;
+mod options;
+pub mod rds;
+
+pub use options::{FinalSnapshot, FinalSnapshots, ProviderOptions, SecretLookup, TeardownOptions};
+
+/// Builds the providers of every AWS resource kind from one SDK configuration, with
+/// the default [`ProviderOptions`] (safe teardown, no secrets).
 pub fn providers(config: &aws_config::SdkConfig) -> Providers {
-    #[allow(unused_mut)]
+    providers_with(config, &ProviderOptions::default())
+}
+
+/// Builds the providers of every AWS resource kind from one SDK configuration and the
+/// options the command line gives (teardown flags, secret lookup).
+pub fn providers_with(config: &aws_config::SdkConfig, options: &ProviderOptions) -> Providers {
     let mut providers = Providers::new();
-    // One line per service module: `<service>::register(&mut providers, config);`
-    let _ = config;
+    // One line per service module: `<service>::register(&mut providers, config[, options]);`
+    rds::register(&mut providers, config, options);
+    ecr::register(&mut providers, config, options);
     providers
 }
 
