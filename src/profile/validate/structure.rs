@@ -385,12 +385,16 @@ impl Context<'_> {
     }
 
     /// The property names allowed where `additionalProperties` at `schema_path` refused one.
+    /// Sorted, so hints do not depend on whether serde_json keeps insertion order.
     fn allowed_properties(&self, schema_path: &str) -> Vec<String> {
-        self.object_at(schema_path)
+        let mut allowed: Vec<String> = self
+            .object_at(schema_path)
             .and_then(|o| o.get("properties"))
             .and_then(Value::as_object)
             .map(|p| p.keys().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        allowed.sort();
+        allowed
     }
 
     /// The value's text as written in the YAML, so `1.30` is not shown as `1.3`.
