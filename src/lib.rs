@@ -7,6 +7,8 @@
 
 pub mod aws;
 pub mod dbinit;
+pub mod kubeconfig;
+pub mod outputs;
 pub mod profile;
 pub mod render;
 pub mod stack;

@@ -12,9 +12,15 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use crate::provider::{ProviderError, Providers};
 use crate::stack::{Address, Spec, Value};
 
+mod ec2;
 pub mod ecr;
+mod eks;
+mod iam;
 mod options;
 pub mod rds;
+mod support;
+
+pub use eks::{ClusterAccess, cluster_access};
 
 pub use options::{FinalSnapshot, FinalSnapshots, ProviderOptions, SecretLookup, TeardownOptions};
 
@@ -31,6 +37,9 @@ pub fn providers_with(config: &aws_config::SdkConfig, options: &ProviderOptions)
     // One line per service module: `<service>::register(&mut providers, config[, options]);`
     rds::register(&mut providers, config, options);
     ecr::register(&mut providers, config, options);
+    ec2::register(&mut providers, config);
+    iam::register(&mut providers, config);
+    eks::register(&mut providers, config);
     providers
 }
 
