@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 
+pub mod moto;
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
