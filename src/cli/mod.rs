@@ -2,6 +2,8 @@
 
 mod commands;
 mod error;
+mod live;
+mod stack_context;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -82,6 +84,15 @@ pub enum Command {
         /// Shell to generate completions for
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// Show what `up` would change, without changing anything
+    Plan(commands::plan::PlanArgs),
+    /// Render the Kubernetes-side files (manifests, Helm values, scripts) for the profile
+    Render(commands::render::RenderArgs),
+    /// Bootstrap the PostgreSQL databases and users
+    Db {
+        #[command(subcommand)]
+        command: commands::db::DbCommand,
     },
 }
 

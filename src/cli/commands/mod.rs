@@ -1,6 +1,9 @@
 //! One module per command; each parses its own flags, calls the core and renders the result.
 
 mod completions;
+pub mod db;
+pub mod plan;
+pub mod render;
 mod schema;
 mod validate;
 
@@ -12,5 +15,8 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
         Command::Validate => validate::exec(&cli.global),
         Command::Schema => schema::exec(),
         Command::Completions { shell } => completions::exec(*shell),
+        Command::Plan(args) => plan::exec(&cli.global, args),
+        Command::Render(args) => render::exec(&cli.global, args),
+        Command::Db { command } => db::exec(&cli.global, command),
     }
 }
