@@ -2,5 +2,6 @@
 //!
 //! One binary on purpose: every extra test binary is another long link with the AWS SDK.
 
+mod harness;
 mod support;
 mod validate;
