@@ -45,20 +45,38 @@ async fn run() -> ExitCode {
 
     let cloud = FakeCloud::new();
     cloud.use_typical_durations();
-    for resource in stack.resources().iter().filter(|r| r.ownership == Ownership::Adopted) {
-        cloud.seed(&resource.address, resource.kind, resource.spec.clone(), Seed::Adopted);
+    for resource in stack
+        .resources()
+        .iter()
+        .filter(|r| r.ownership == Ownership::Adopted)
+    {
+        cloud.seed(
+            &resource.address,
+            resource.kind,
+            resource.spec.clone(),
+            Seed::Adopted,
+        );
     }
     let providers = cloud.providers();
-    let live = observe(&stack, &providers, &RetryPolicy::default()).await.expect("the fake reads");
+    let live = observe(&stack, &providers, &RetryPolicy::default())
+        .await
+        .expect("the fake reads");
     let plan = plan_apply(&stack, &live, &providers);
 
     // What each resource costs: its creation time if the plan creates it, else nothing.
     let weight = |address: &Address| -> Duration {
         let change = plan.change(address).expect("every resource is planned");
-        if change.action == Action::Create { cloud.duration_of(address, change.kind) } else { Duration::ZERO }
+        if change.action == Action::Create {
+            cloud.duration_of(address, change.kind)
+        } else {
+            Duration::ZERO
+        }
     };
-    let weights: Vec<u64> =
-        stack.resources().iter().map(|r| u64::try_from(weight(&r.address).as_millis()).unwrap_or(u64::MAX)).collect();
+    let weights: Vec<u64> = stack
+        .resources()
+        .iter()
+        .map(|r| u64::try_from(weight(&r.address).as_millis()).unwrap_or(u64::MAX))
+        .collect();
     let remaining = stack.dag().remaining_path(&weights);
     let critical_path = critical_path(&stack, &remaining);
     let critical = Duration::from_millis(remaining.iter().copied().max().unwrap_or(0));
@@ -78,21 +96,36 @@ async fn run() -> ExitCode {
     let makespan = summary.elapsed;
     let ratio = makespan.as_secs_f64() / critical.as_secs_f64();
 
-    println!("engine benchmark: `up` of profile {} on the fake cloud (tokio paused clock)", profile.name);
+    println!(
+        "engine benchmark: `up` of profile {} on the fake cloud (tokio paused clock)",
+        profile.name
+    );
     println!("  resources created:        {}", plan.counts().create);
-    println!("  concurrency:              {}", ExecutorOptions::default().concurrency);
+    println!(
+        "  concurrency:              {}",
+        ExecutorOptions::default().concurrency
+    );
     println!("  makespan (simulated):     {}", human(makespan));
     println!("  critical path:            {}", human(critical));
     for address in critical_path.iter().filter(|a| !weight(a).is_zero()) {
         println!("      {address} ({})", human(weight(address)));
     }
     println!("  sequential sum:           {}", human(sequential));
-    println!("  makespan / critical path: {ratio:.4} (must be at most {:.2})", 1.0 + TOLERANCE);
-    println!("  speed-up over sequential: {:.1}x", sequential.as_secs_f64() / makespan.as_secs_f64());
+    println!(
+        "  makespan / critical path: {ratio:.4} (must be at most {:.2})",
+        1.0 + TOLERANCE
+    );
+    println!(
+        "  speed-up over sequential: {:.1}x",
+        sequential.as_secs_f64() / makespan.as_secs_f64()
+    );
     println!("  wall-clock time:          {} ms", wall.as_millis());
 
     if ratio > 1.0 + TOLERANCE {
-        eprintln!("the makespan exceeds the critical path by more than {:.0}%", TOLERANCE * 100.0);
+        eprintln!(
+            "the makespan exceeds the critical path by more than {:.0}%",
+            TOLERANCE * 100.0
+        );
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
@@ -105,7 +138,11 @@ fn critical_path(stack: &bpa_infra::stack::Stack, remaining: &[u64]) -> Vec<Addr
     let mut path = Vec::new();
     while let Some(n) = node {
         path.push(stack.resources()[n].address.clone());
-        node = dag.dependents(n).iter().copied().max_by_key(|&d| (remaining[d], std::cmp::Reverse(d)));
+        node = dag
+            .dependents(n)
+            .iter()
+            .copied()
+            .max_by_key(|&d| (remaining[d], std::cmp::Reverse(d)));
     }
     path
 }

@@ -309,7 +309,7 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
     }
 
     for leftover in live.leftovers() {
-        changes.push(delete(leftover, "no longer in the profile"));
+        changes.push(delete(leftover, Some("no longer in the profile")));
     }
     Plan {
         format_version: FORMAT_VERSION,
@@ -327,7 +327,7 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState) -> Plan {
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
     for leftover in live.leftovers() {
-        changes.push(delete(leftover, "no longer in the profile"));
+        changes.push(delete(leftover, Some("no longer in the profile")));
     }
     for resource in stack.resources().iter().rev() {
         let Some(found) = live.get(&resource.address) else {
@@ -345,7 +345,7 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState) -> Plan {
                         ),
                     });
                 }
-                changes.push(delete(found, "destroy"));
+                changes.push(delete(found, None));
             }
             (ObservedOwnership::Adopted, _) | (_, Ownership::Adopted) => {
                 changes.push(no_op(
@@ -491,14 +491,14 @@ fn create(desired: &Resource) -> Change {
     }
 }
 
-fn delete(live: &Live, reason: &str) -> Change {
+fn delete(live: &Live, reason: Option<&str>) -> Change {
     Change {
         address: live.address.clone(),
         kind: live.kind,
         action: Action::Delete,
         id: Some(live.id.clone()),
         diffs: Vec::new(),
-        reason: Some(reason.to_owned()),
+        reason: reason.map(str::to_owned),
         needs_reboot: false,
     }
 }

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::provider::{Live, ObservedOwnership, Status};
 use crate::stack::testing::{example_stack, prod_stack};
-use crate::stack::{OutputRef, Ownership, Stack, Value};
+use crate::stack::{Component, OutputRef, Ownership, Stack, Value};
 
 fn a(text: &str) -> Address {
     text.parse().unwrap()
@@ -441,6 +441,25 @@ fn plan_text_and_json_snapshots() {
         render_text(&plan, &TextOptions::default())
     );
     insta::assert_snapshot!("prod_changes_json", render_json(&plan));
+}
+
+#[test]
+fn destroy_plan_snapshot() {
+    let stack = prod_stack();
+    let mut live = converged(&stack);
+    let mut foreign = live.get(&a("atlas.security_group")).unwrap().clone();
+    foreign.ownership = ObservedOwnership::OtherProfile {
+        profile: "staging".into(),
+    };
+    live.insert(foreign);
+    let plan = plan_destroy(
+        &stack.with_dependents(&[Component::Atlas, Component::Rds]),
+        &live,
+    );
+    insta::assert_snapshot!(
+        "prod_destroy_rds_atlas_text",
+        render_text(&plan, &TextOptions::default())
+    );
 }
 
 #[test]
