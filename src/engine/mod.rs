@@ -436,10 +436,10 @@ impl Run<'_> {
         }
     }
 
+    /// Reports the end of an address's work, unless it was a no-op with nothing to wait for.
     fn finished(&self, index: usize, worked: bool) {
         let step = &self.steps.steps[index];
-        if step.last && (worked || step.action.is_write()) {
-            // `elapsed` records the time the summary shows.
+        if step.last && worked {
             self.reporter.report(&Event::Finished {
                 address: step.address.clone(),
                 action: step.action,

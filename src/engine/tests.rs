@@ -704,3 +704,65 @@ fn summaries_serialize_with_stable_names() {
     }
     "#);
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_tell_each_resource_from_start_to_finish() {
+    let stack = build(&prod()).unwrap();
+    let cloud = cloud_for(&stack);
+    let reporter = RecordingReporter::new();
+    let (plan, summary) = up_with(&cloud, &stack, &reporter, &Cancellation::new()).await;
+    assert!(summary.is_success());
+    let events = reporter.events();
+    let about = |address: &Address| -> Vec<Event> {
+        events
+            .iter()
+            .filter(|e| match e {
+                Event::Started { address: a, .. }
+                | Event::Phase { address: a, .. }
+                | Event::Finished { address: a, .. } => a == address,
+                _ => false,
+            })
+            .cloned()
+            .collect()
+    };
+    let db = a("rds.cluster");
+    assert_eq!(
+        about(&db),
+        vec![
+            Event::Started {
+                address: db.clone(),
+                kind: ResourceKind::DbCluster,
+                action: Action::Create,
+                typical: Duration::from_secs(1200)
+            },
+            Event::Phase {
+                address: db.clone(),
+                phase: Phase::Creating
+            },
+            Event::Phase {
+                address: db.clone(),
+                phase: Phase::WaitingReady
+            },
+            Event::Finished {
+                address: db.clone(),
+                action: Action::Create,
+                elapsed: Duration::from_secs(1200)
+            },
+        ]
+    );
+    // Adopted resources that are ready cost nothing and say nothing.
+    assert!(about(&a("network.vpc")).is_empty());
+    assert!(matches!(
+        events.first(),
+        Some(Event::RunStarted { resources: 32, .. })
+    ));
+    assert_eq!(plan.counts().create, 32);
+    assert!(matches!(
+        events.last(),
+        Some(Event::RunFinished {
+            succeeded: 32,
+            failed: 0,
+            ..
+        })
+    ));
+}
