@@ -56,6 +56,14 @@ impl CliError {
         }
     }
 
+    pub fn invalid_profile(message: impl Into<String>) -> Self {
+        Self::Message {
+            status: ExitStatus::InvalidProfile,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
     pub fn failure(message: impl Into<String>) -> Self {
         Self::Message {
             status: ExitStatus::Failure,

@@ -3,6 +3,7 @@
 mod commands;
 mod error;
 mod live;
+mod progress;
 mod stack_context;
 
 use std::io::IsTerminal;
@@ -87,6 +88,30 @@ pub enum Command {
     },
     /// Show what `up` would change, without changing anything
     Plan(commands::plan::PlanArgs),
+    /// Create or repair everything the profile describes
+    Up(commands::apply::UpArgs),
+    /// Delete every resource the profile owns, dependents first
+    Down(commands::apply::DownArgs),
+    /// Plan, apply or destroy the EKS cluster (and what it depends on)
+    Eks {
+        #[command(subcommand)]
+        action: ComponentAction,
+    },
+    /// Plan, apply or destroy the PostgreSQL database (and what it depends on)
+    Rds {
+        #[command(subcommand)]
+        action: ComponentAction,
+    },
+    /// Plan, apply or destroy the ECR repositories
+    Ecr {
+        #[command(subcommand)]
+        action: ComponentAction,
+    },
+    /// Plan, apply or destroy the MongoDB Atlas private endpoint (and what it depends on)
+    Atlas {
+        #[command(subcommand)]
+        action: ComponentAction,
+    },
     /// Render the Kubernetes-side files (manifests, Helm values, scripts) for the profile
     Render(commands::render::RenderArgs),
     /// Bootstrap the PostgreSQL databases and users
@@ -94,6 +119,17 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::db::DbCommand,
     },
+}
+
+/// What a component subcommand (`eks`, `rds`, `ecr`, `atlas`) does.
+#[derive(Debug, Subcommand)]
+pub enum ComponentAction {
+    /// Show what `up` would change in this component
+    Plan(commands::plan::PlanArgs),
+    /// Create or repair this component and what it depends on
+    Up(commands::apply::UpArgs),
+    /// Delete this component and what depends on it
+    Down(commands::apply::DownArgs),
 }
 
 impl GlobalArgs {

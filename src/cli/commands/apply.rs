@@ -1,0 +1,263 @@
+//! `up` and `down`: plan, confirm, then apply the plan through the executor, showing
+//! progress on stderr and a summary on stdout.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use bpa_infra::engine::{Cancellation, Executor, ExecutorOptions, Summary};
+use bpa_infra::plan::{self, Plan};
+use bpa_infra::profile::{MasterPassword, check_master_password};
+use bpa_infra::stack::Component;
+use clap::Args;
+
+use super::plan::{error_chain, print_plan};
+use crate::cli::stack_context::{StackContext, component_parser};
+use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live, progress};
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Apply only these components and what they depend on
+    #[arg(long, value_delimiter = ',', value_parser = component_parser(), value_name = "COMPONENTS")]
+    pub only: Vec<Component>,
+    /// Apply the plan saved by `plan --out FILE`, if the live state has not moved since
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Destroy only these components and what depends on them
+    #[arg(long, value_delimiter = ',', value_parser = component_parser(), value_name = "COMPONENTS")]
+    pub only: Vec<Component>,
+}
+
+/// Runs `up`.
+pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
+    let context = StackContext::load(global, &args.only)?;
+    check_secret_env(&context)?;
+    let saved = args
+        .plan
+        .as_ref()
+        .map(|path| Plan::load(path).map_err(|err| CliError::failure(error_chain(&err))))
+        .transpose()?;
+    live::runtime()?.block_on(async {
+        let providers = context.providers(global, "plan").await?;
+        let live = context.observe(&context.scoped, &providers).await?;
+        let plan = context.plan_apply(&live, &providers);
+        if let Some(saved) = &saved {
+            refuse_if_moved(saved, &plan)?;
+        }
+        if !plan.is_applicable() {
+            print_plan(global, &plan);
+            return Err(CliError::failure(format!(
+                "the plan has {} conflict(s): nothing was changed",
+                plan.conflicts.len()
+            )));
+        }
+        if !plan.has_changes() {
+            return report_no_changes(global, &plan, "No changes: the cloud matches the profile.");
+        }
+        if saved.is_none() {
+            print_plan(global, &plan);
+        }
+        confirm(
+            global,
+            &format!("Apply these changes to profile {}?", plan.profile),
+            None,
+        )?;
+        let summary = execute(global, providers, &plan, &context.scoped, &live).await?;
+        finish(global, &summary)
+    })
+}
+
+/// Runs `down`.
+pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError> {
+    let context = StackContext::load(global, &[])?;
+    let stack = if args.only.is_empty() {
+        context.full.clone()
+    } else {
+        context.full.with_dependents(&args.only)
+    };
+    live::runtime()?.block_on(async {
+        let providers = context.providers(global, "plan").await?;
+        let live = context.observe(&stack, &providers).await?;
+        let plan = plan::plan_destroy(&stack, &live);
+        print_plan(global, &plan);
+        if !plan.is_applicable() {
+            return Err(CliError::failure(format!(
+                "the plan has {} conflict(s): nothing was deleted",
+                plan.conflicts.len()
+            )));
+        }
+        if !plan.has_changes() {
+            return report_no_changes(global, &plan, "Nothing to delete.");
+        }
+        confirm(
+            global,
+            &format!(
+                "Delete these resources of profile {}? This cannot be undone.",
+                plan.profile
+            ),
+            Some(&plan.profile),
+        )?;
+        let summary = execute(global, providers, &plan, &stack, &live).await?;
+        finish(global, &summary)
+    })
+}
+
+/// Refuses `up` when a variable holding a password is unset, or holds a password AWS
+/// would refuse: better now than halfway through a run. Never shows a value.
+fn check_secret_env(context: &StackContext) -> Result<(), CliError> {
+    let missing = context
+        .profile
+        .missing_secret_env(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if !missing.is_empty() {
+        return Err(CliError::invalid_profile(format!(
+            "{}: environment variable(s) {} not set",
+            context.path.display(),
+            missing.join(", ")
+        ))
+        .hinted("the profile takes these passwords from the environment: export them before `up` (they are never written anywhere)"));
+    }
+    if let MasterPassword::FromEnv(var) = &context.profile.rds.master_password {
+        let value = std::env::var(var).unwrap_or_default();
+        if let Err(problem) = check_master_password(&value, context.profile.rds.mode) {
+            return Err(CliError::invalid_profile(format!(
+                "the master password in {var}: {}",
+                problem.message
+            ))
+            .hinted(problem.hint));
+        }
+    }
+    Ok(())
+}
+
+fn refuse_if_moved(saved: &Plan, now: &Plan) -> Result<(), CliError> {
+    let moved = saved.moved_since(now);
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = moved
+        .iter()
+        .map(|m| format!("  {}: saved plan: {}; now: {}", m.subject, m.saved, m.now))
+        .collect();
+    Err(CliError::failure(format!(
+        "the live state or the profile moved since the plan was saved:\n{}",
+        lines.join("\n")
+    ))
+    .hinted("run `bpa-infra plan --out FILE` again, review it, and apply the new plan"))
+}
+
+#[allow(clippy::print_stdout)]
+fn report_no_changes(global: &GlobalArgs, plan: &Plan, text: &str) -> Result<ExitStatus, CliError> {
+    match global.output {
+        OutputFormat::Json => print!("{}", plan::render_json(plan)),
+        OutputFormat::Text => println!("{text}"),
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Asks on the terminal unless `--yes`; without a terminal `--yes` is required.
+/// With `typed`, the answer must be that word (the profile name, for `down`).
+#[allow(clippy::print_stderr)]
+fn confirm(global: &GlobalArgs, question: &str, typed: Option<&str>) -> Result<(), CliError> {
+    if global.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            CliError::usage("refusing to change the cloud without confirmation")
+                .hinted("there is no terminal to ask on: pass --yes to confirm"),
+        );
+    }
+    match typed {
+        Some(word) => eprint!("{question} Type `{word}` to confirm: "),
+        None => eprint!("{question} [y/N] "),
+    }
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|err| CliError::failure(format!("cannot read the answer: {err}")))?;
+    let answer = answer.trim();
+    let yes = match typed {
+        Some(word) => answer == word,
+        None => matches!(answer, "y" | "Y" | "yes" | "YES" | "Yes"),
+    };
+    if yes {
+        Ok(())
+    } else {
+        Err(CliError::failure("cancelled: nothing was changed"))
+    }
+}
+
+/// Runs the executor with a reporter, stopping new work on Ctrl-C.
+async fn execute(
+    global: &GlobalArgs,
+    providers: bpa_infra::provider::Providers,
+    plan: &Plan,
+    stack: &bpa_infra::stack::Stack,
+    live: &bpa_infra::plan::LiveState,
+) -> Result<Summary, CliError> {
+    let reporter = progress::reporter(global);
+    let cancel = Cancellation::new();
+    let on_signal = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let executor = Executor::new(providers, ExecutorOptions::default());
+    let result = executor
+        .apply(plan, stack, live, reporter.as_ref(), &cancel)
+        .await;
+    watcher.abort();
+    result.map_err(|err| CliError::failure(err.to_string()))
+}
+
+#[allow(clippy::print_stdout)]
+fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError> {
+    let tally = summary.tally();
+    match global.output {
+        OutputFormat::Json => {
+            let mut doc = serde_json::to_value(summary).expect("a summary is plain data");
+            doc["format_version"] = 1.into();
+            println!("{doc}");
+        }
+        OutputFormat::Text => println!(
+            "{}: {} succeeded, {} failed, {} skipped, {} interrupted",
+            if summary.is_success() {
+                "Done"
+            } else {
+                "Incomplete"
+            },
+            tally.succeeded,
+            tally.failed,
+            tally.skipped,
+            tally.interrupted
+        ),
+    }
+    if summary.is_success() {
+        Ok(ExitStatus::Success)
+    } else {
+        let failed: Vec<String> = summary
+            .resources
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                bpa_infra::engine::Outcome::Failed { code, message } => {
+                    Some(format!("  {}: {code}: {message}", r.address))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut message = "the run did not finish".to_owned();
+        if !failed.is_empty() {
+            message.push_str(":\n");
+            message.push_str(&failed.join("\n"));
+        }
+        Err(CliError::failure(message).hinted(
+            "fix the cause and run the same command again: it picks up where this run stopped",
+        ))
+    }
+}
