@@ -92,6 +92,8 @@ pub enum Command {
     Up(commands::apply::UpArgs),
     /// Delete every resource the profile owns, dependents first
     Down(commands::apply::DownArgs),
+    /// Show what exists, its state, who owns it, and how it drifted from the profile
+    Status,
     /// Plan, apply or destroy the EKS cluster (and what it depends on)
     Eks {
         #[command(subcommand)]

@@ -35,6 +35,7 @@ pub struct DownArgs {
 pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &args.only)?;
     check_secret_env(&context)?;
+    ensure_can_confirm(global)?;
     let saved = args
         .plan
         .as_ref()
@@ -73,6 +74,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
 /// Runs `down`.
 pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &[])?;
+    ensure_can_confirm(global)?;
     let stack = if args.only.is_empty() {
         context.full.clone()
     } else {
@@ -155,6 +157,18 @@ fn report_no_changes(global: &GlobalArgs, plan: &Plan, text: &str) -> Result<Exi
         OutputFormat::Text => println!("{text}"),
     }
     Ok(ExitStatus::Success)
+}
+
+/// Refuses at once, before any AWS call, a run that could never be confirmed: no
+/// terminal to ask on and no `--yes`.
+fn ensure_can_confirm(global: &GlobalArgs) -> Result<(), CliError> {
+    if global.yes || std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    Err(
+        CliError::usage("refusing to change the cloud without confirmation")
+            .hinted("there is no terminal to ask on: pass --yes to confirm"),
+    )
 }
 
 /// Asks on the terminal unless `--yes`; without a terminal `--yes` is required.

@@ -6,6 +6,7 @@ pub mod db;
 pub mod plan;
 pub mod render;
 mod schema;
+mod status;
 mod validate;
 
 use bpa_infra::stack::Component;
@@ -21,6 +22,7 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
         Command::Plan(args) => plan::exec(&cli.global, args),
         Command::Up(args) => apply::up(&cli.global, args),
         Command::Down(args) => apply::down(&cli.global, args),
+        Command::Status => status::exec(&cli.global),
         Command::Eks { action } => component(&cli.global, Component::Eks, action),
         Command::Rds { action } => component(&cli.global, Component::Rds, action),
         Command::Ecr { action } => component(&cli.global, Component::Ecr, action),

@@ -1,0 +1,180 @@
+//! `plan --offline` and the guards of `up`/`down` through the real binary: no AWS, no
+//! credentials, no network.
+
+use predicates::prelude::*;
+
+use crate::support::bpa_infra;
+
+#[test]
+fn offline_plan_of_prod_lists_every_component_and_the_summary() {
+    let output = bpa_infra()
+        .args(["plan", "--offline", "-p", "prod-us-west-2"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(output.stdout).unwrap();
+    for component in [
+        "\nnetwork\n",
+        "\niam\n",
+        "\neks\n",
+        "\nrds\n",
+        "\necr\n",
+        "\natlas\n",
+    ] {
+        assert!(
+            text.contains(component),
+            "missing {component:?} in:\n{text}"
+        );
+    }
+    for address in [
+        "rds.parameter_group",
+        "rds.cluster",
+        "eks.nodegroup[node-4]",
+        "ecr.repository[bpa/ui]",
+    ] {
+        assert!(text.contains(address), "missing {address} in:\n{text}");
+    }
+    assert!(text.contains("password_encryption"), "{text}");
+    let summary = text.lines().last().unwrap();
+    assert!(
+        predicate::str::is_match(r"^\d+ to create, 0 to update, 0 to replace, 0 to delete$")
+            .unwrap()
+            .eval(summary),
+        "{summary}"
+    );
+    // The adopted VPC and node subnets are never planned for creation.
+    assert!(
+        !text.contains("network.vpc (vpc) will be created"),
+        "{text}"
+    );
+}
+
+#[test]
+fn offline_plan_as_json_is_versioned_and_creates_only() {
+    let output = bpa_infra()
+        .args([
+            "plan",
+            "--offline",
+            "--output",
+            "json",
+            "-p",
+            "prod-us-west-2",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["profile"], "prod");
+    let changes = plan["changes"].as_array().unwrap();
+    assert!(changes.len() > 20, "{}", changes.len());
+    assert!(
+        changes
+            .iter()
+            .filter(|c| c["action"] != "no-op")
+            .all(|c| c["action"] == "create")
+    );
+    let order: Vec<&str> = changes
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    let position = |a: &str| {
+        order
+            .iter()
+            .position(|x| *x == a)
+            .unwrap_or_else(|| panic!("{a} missing: {order:?}"))
+    };
+    assert!(position("rds.parameter_group") < position("rds.cluster"));
+    assert!(position("iam.node_role") < position("eks.nodegroup[node-1]"));
+}
+
+#[test]
+fn detailed_exitcode_is_2_when_there_are_changes() {
+    bpa_infra()
+        .args(["plan", "--offline", "--detailed-exitcode", "-p", "example"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn saved_plan_is_written_and_holds_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan.json");
+    bpa_infra()
+        .args(["plan", "--offline", "-p", "example", "--out"])
+        .arg(&out)
+        .env("BPA_KONG_DB_PASSWORD", "kong-Secret-123")
+        .assert()
+        .success();
+    let saved = std::fs::read_to_string(&out).unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    assert!(!saved.contains("kong-Secret-123"));
+}
+
+#[test]
+fn only_scopes_the_plan_to_a_component_and_its_dependencies() {
+    let output = bpa_infra()
+        .args([
+            "rds",
+            "plan",
+            "--offline",
+            "--output",
+            "json",
+            "-p",
+            "example",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let addresses: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert!(addresses.contains(&"rds.cluster"), "{addresses:?}");
+    assert!(
+        addresses.iter().any(|a| a.starts_with("network.")),
+        "rds needs the network: {addresses:?}"
+    );
+    assert!(
+        !addresses
+            .iter()
+            .any(|a| a.starts_with("eks.") || a.starts_with("ecr.")),
+        "{addresses:?}"
+    );
+}
+
+#[test]
+fn unknown_component_is_a_usage_error() {
+    bpa_infra()
+        .args(["plan", "--offline", "--only", "kafka", "-p", "example"])
+        .assert()
+        .code(64);
+}
+
+#[test]
+fn up_and_down_without_a_terminal_need_yes_before_any_aws_call() {
+    for command in ["up", "down"] {
+        bpa_infra()
+            .args([command, "-p", "example"])
+            .env("BPA_KONG_DB_PASSWORD", "kong-Secret-123")
+            .assert()
+            .code(64)
+            .stderr(predicate::str::contains("--yes"));
+    }
+}
+
+#[test]
+fn up_refuses_when_a_password_variable_is_unset_and_names_it() {
+    bpa_infra()
+        .args(["up", "--yes", "-p", "example"])
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("BPA_KONG_DB_PASSWORD"));
+}
