@@ -1539,6 +1539,7 @@ impl ResourceProvider for RdsProvider {
     }
 
     fn diff(&self, desired: &Resource, live: &Live) -> Vec<AttributeChange> {
+        let live = &in_desired_order(desired, live);
         match desired.kind {
             ResourceKind::DbClusterParameterGroup | ResourceKind::DbParameterGroup => {
                 parameter_group_diff(desired, live)
@@ -1676,9 +1677,10 @@ fn classify(
     match (kind, attribute) {
         // ModifyDBSubnetGroup takes a new description.
         (K::DbSubnetGroup, "description" | "subnet_ids") => ChangeClass::InPlace,
-        // RDS restarts the instances to change their class (a failover when Multi-AZ).
+        // Applied at once (the modify asks for it): RDS restarts the instances itself,
+        // one after the other with a failover, so nobody has to reboot anything later.
         (K::DbCluster | K::DbInstance, "db_cluster_instance_class" | "db_instance_class") => {
-            ChangeClass::NeedsReboot
+            ChangeClass::InPlace
         }
         (K::DbCluster | K::DbInstance, "allocated_storage") => {
             match (
@@ -2049,6 +2051,26 @@ fn as_set_in_order(mut items: Vec<String>, reference: Option<&Value>) -> Value {
     }
     items.sort();
     Value::strings(items)
+}
+
+/// Lists AWS keeps as sets (subnets, security groups) in the order the desired spec
+/// gives them, when they hold the same items. `read` cannot do it: at that time the
+/// desired ids are still references to other resources' outputs.
+fn in_desired_order(desired: &Resource, live: &Live) -> Live {
+    let mut live = live.clone();
+    for attribute in ["subnet_ids", "vpc_security_group_ids"] {
+        let (Some(wanted), Some(found)) =
+            (desired.spec.get(attribute), live.attributes.get(attribute))
+        else {
+            continue;
+        };
+        if !wanted.is_known() {
+            continue;
+        }
+        let aligned = as_set_in_order(strings(Some(found)), Some(wanted));
+        live.attributes.insert(attribute, aligned);
+    }
+    live
 }
 
 fn security_groups(

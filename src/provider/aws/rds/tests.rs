@@ -196,7 +196,7 @@ fn storage_type_changes_follow_what_rds_allows_for_clusters() {
             "db.m5d.large".into(),
             "db.m5d.xlarge".into()
         ),
-        ChangeClass::NeedsReboot
+        ChangeClass::InPlace
     );
     assert!(matches!(
         class("storage_encrypted", true.into(), false.into()),
