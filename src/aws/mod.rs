@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_eks::error::ProvideErrorMetadata;
 use aws_sdk_eks::error::SdkError;
-use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 /// How to reach AWS: the region, an optional named profile and endpoint override.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Aws {
         provider
             .provide_credentials()
             .await
-            .map_err(|err| AwsError::no_credentials(DisplayErrorContext(&err).to_string()))?;
+            .map_err(|err| AwsError::no_credentials(chain(&err)))?;
         Ok(Self { config })
     }
 
@@ -105,7 +105,7 @@ impl AwsError {
     pub(crate) fn from_sdk<E, R>(operation: &str, resource: &str, err: &SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let kind = match err.code() {
             Some(
@@ -123,7 +123,23 @@ impl AwsError {
             kind,
             operation: operation.to_owned(),
             resource: (!resource.is_empty()).then(|| resource.to_owned()),
-            message: DisplayErrorContext(err).to_string(),
+            message: chain(err),
         }
     }
+}
+
+/// Joins an error's message and its sources' into one line: the SDK's top-level messages
+/// ("service error", "dispatch failure") say little without the causes.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -2,6 +2,8 @@
 //!
 //! One binary on purpose: every extra test binary is another long link with the AWS SDK.
 
+mod db_init;
 mod harness;
+mod render;
 mod support;
 mod validate;

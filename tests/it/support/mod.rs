@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 pub mod moto;
+pub mod postgres;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

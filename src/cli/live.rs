@@ -1,0 +1,81 @@
+//! Reads live outputs from AWS for the commands that render or connect (`render`,
+//! `db init`), and turns AWS failures into CLI errors with hints.
+
+use bpa_infra::aws::{self, Aws, AwsError, AwsErrorKind, AwsOptions};
+use bpa_infra::profile::Profile;
+use bpa_infra::render::LiveOutputs;
+
+use super::{CliError, GlobalArgs};
+
+/// Returns a runtime for one command's asynchronous work.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| CliError::failure(format!("cannot start the async runtime: {err}")))
+}
+
+/// Returns the AWS options from the global flags, with the profile's region by default.
+pub fn aws_options(global: &GlobalArgs, profile: &Profile) -> AwsOptions {
+    AwsOptions {
+        region: global
+            .region
+            .clone()
+            .unwrap_or_else(|| profile.region.clone()),
+        profile: global.aws_profile.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+    }
+}
+
+/// What `render` can do instead of reading AWS.
+const RENDER_HINT: &str =
+    "or run `bpa-infra render --offline` for placeholders instead of live values";
+
+/// Reads every output of the profile's stack that exists so far.
+pub fn outputs(global: &GlobalArgs, profile: &Profile) -> Result<LiveOutputs, CliError> {
+    runtime()?.block_on(async {
+        let aws = connect(global, profile, RENDER_HINT).await?;
+        aws::outputs::read(&aws, profile)
+            .await
+            .map_err(|err| aws_error(err, RENDER_HINT))
+    })
+}
+
+/// Connects to AWS with the global flags; `alternative` ends the hint when there are no
+/// credentials (see [`aws_error`]).
+pub async fn connect(
+    global: &GlobalArgs,
+    profile: &Profile,
+    alternative: &str,
+) -> Result<Aws, CliError> {
+    Aws::connect(&aws_options(global, profile))
+        .await
+        .map_err(|err| aws_error(err, alternative))
+}
+
+/// Turns an AWS error into a CLI error with a hint; `alternative` (may be empty) says how
+/// the command can do without AWS, for when there are no credentials.
+pub fn aws_error(err: AwsError, alternative: &str) -> CliError {
+    let hint = match err.kind {
+        AwsErrorKind::NoCredentials => {
+            let mut hint =
+                "configure AWS credentials (environment, `--aws-profile NAME`, or `aws sso login`)"
+                    .to_owned();
+            if !alternative.is_empty() {
+                hint.push_str(", ");
+                hint.push_str(alternative);
+            }
+            Some(hint)
+        }
+        AwsErrorKind::AccessDenied => Some(format!(
+            "the credentials in use lack the permission for {}",
+            err.operation
+        )),
+        AwsErrorKind::Other => None,
+    };
+    let error = CliError::failure(err.to_string());
+    match hint {
+        Some(hint) => error.hinted(hint),
+        None => error,
+    }
+}

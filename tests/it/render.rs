@@ -1,0 +1,210 @@
+//! `render` through the real binary.
+
+use predicates::prelude::*;
+
+use crate::support::bpa_infra;
+use crate::support::moto::Moto;
+
+const FILES: &[&str] = &[
+    "bpm-ingress.yaml",
+    "bpm-service.yaml",
+    "db-init-job.yaml",
+    "db-init-secret.sh",
+    "eniconfigs.yaml",
+    "ingress-tls-secret.sh",
+    "kie-server-config.yaml",
+    "values-overlay.yaml",
+];
+
+#[test]
+fn offline_render_needs_no_credentials_and_prints_the_written_paths() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = bpa_infra()
+        .args(["-p", "prod-us-west-2", "render", "--offline", "--out-dir"])
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let printed: Vec<&str> = stdout.lines().collect();
+    let expected: Vec<String> = FILES
+        .iter()
+        .map(|f| out_dir.path().join(f).display().to_string())
+        .collect();
+    assert_eq!(printed, expected);
+    for file in FILES {
+        assert!(out_dir.path().join(file).is_file(), "{file}");
+    }
+    assert!(stderr.contains("placeholders (--offline)"), "{stderr}");
+    assert!(stderr.contains("no password is rendered"), "{stderr}");
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out_dir.path().join("db-init-secret.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "scripts are executable");
+
+    // The scripts are valid shell.
+    for script in ["db-init-secret.sh", "ingress-tls-secret.sh"] {
+        let check = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(out_dir.path().join(script))
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+}
+
+#[test]
+fn offline_render_as_json_lists_files_and_placeholders() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = bpa_infra()
+        .args([
+            "-p",
+            "example",
+            "--output",
+            "json",
+            "render",
+            "--offline",
+            "--out-dir",
+        ])
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["profile"], "example");
+    let files = json["files"].as_array().unwrap();
+    assert_eq!(files.len(), FILES.len());
+    let values = files
+        .iter()
+        .find(|f| f["template"] == "values-overlay.yaml.j2")
+        .unwrap();
+    assert!(
+        values["unknowns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u.as_str().unwrap().contains("RDS writer endpoint"))
+    );
+}
+
+#[test]
+fn without_offline_and_without_credentials_it_fails_with_a_hint() {
+    let out_dir = tempfile::tempdir().unwrap();
+    bpa_infra()
+        .args(["-p", "example", "render", "--out-dir"])
+        .arg(out_dir.path())
+        // No instance metadata lookup: nothing but loopback is reached from tests.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--offline"));
+}
+
+#[test]
+fn a_templates_directory_overrides_the_built_in_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bpm-service.yaml.j2"),
+        "kind: Service\nmetadata:\n  name: {{ service.name }}-custom\n",
+    )
+    .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    bpa_infra()
+        .args(["-p", "example", "render", "--offline", "--templates"])
+        .arg(dir.path())
+        .arg("--out-dir")
+        .arg(out_dir.path())
+        .assert()
+        .success();
+    let service = std::fs::read_to_string(out_dir.path().join("bpm-service.yaml")).unwrap();
+    assert!(service.contains("bpm-service-custom"));
+
+    std::fs::write(dir.path().join("broken.yaml.j2"), "a: {{ nope }}\n").unwrap();
+    bpa_infra()
+        .args(["-p", "example", "render", "--offline", "--templates"])
+        .arg(dir.path())
+        .arg("--out-dir")
+        .arg(out_dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("broken.yaml.j2"));
+}
+
+#[test]
+fn live_render_reads_outputs_from_aws_without_changing_anything() {
+    let moto = Moto::start();
+    for repo in ["bpa/ui", "bpa/bpm"] {
+        moto.json(
+            "ecr",
+            "AmazonEC2ContainerRegistry_V20150921.CreateRepository",
+            &serde_json::json!({ "repositoryName": repo }),
+        );
+    }
+    moto.rds(
+        "CreateDBCluster",
+        &[
+            ("DBClusterIdentifier", "example-bpa"),
+            ("Engine", "postgres"),
+            ("EngineVersion", "16.4"),
+            ("MasterUsername", "bpaadmin"),
+            ("ManageMasterUserPassword", "true"),
+            ("DBClusterInstanceClass", "db.m5d.large"),
+            ("AllocatedStorage", "100"),
+            ("StorageType", "gp3"),
+        ],
+    );
+    moto.start_recording();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = moto
+        .bpa_infra()
+        .args(["-p", "example", "render", "--out-dir"])
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\nmoto log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        moto.log()
+    );
+    assert_eq!(moto.mutating_calls(), vec![]);
+
+    let values: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(out_dir.path().join("values-overlay.yaml")).unwrap(),
+    )
+    .unwrap();
+    let registry = values["image"]["registry"].as_str().unwrap();
+    assert!(
+        registry.ends_with(".dkr.ecr.us-west-2.amazonaws.com"),
+        "{registry}"
+    );
+    assert_eq!(
+        values["image"]["repositories"]["bpa/ui"],
+        format!("{registry}/bpa/ui")
+    );
+    let host = values["database"]["host"].as_str().unwrap();
+    assert!(host.starts_with("example-bpa.cluster-"), "{host}");
+    assert_eq!(values["database"]["port"], 5432);
+
+    let script = std::fs::read_to_string(out_dir.path().join("db-init-secret.sh")).unwrap();
+    assert!(
+        script.contains("secret_arn='arn:aws:secretsmanager:us-west-2:"),
+        "{script}"
+    );
+    // No EKS cluster in this account yet: its values stay placeholders.
+    let eni = std::fs::read_to_string(out_dir.path().join("eniconfigs.yaml")).unwrap();
+    assert!(
+        eni.contains("<unknown: EKS cluster security group"),
+        "{eni}"
+    );
+}
