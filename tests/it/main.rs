@@ -4,6 +4,7 @@
 
 mod db_init;
 mod harness;
+mod network_eks;
 mod render;
 mod support;
 mod validate;

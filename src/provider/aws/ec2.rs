@@ -21,8 +21,8 @@ use aws_sdk_ec2::types::{
 };
 
 use super::support::{
-    Backoff, Poll, client_token, client_token_of, failed, ignore_order, known_str, order_like,
-    poll, strings, vanished,
+    Backoff, Poll, client_token, client_token_of, done_if_absent, done_if_exists, failed,
+    ignore_order, known_str, order_like, poll, resume, strings, vanished,
 };
 use super::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
@@ -508,6 +508,9 @@ impl ResourceProvider for VpcProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let output = self
             .0
@@ -758,6 +761,9 @@ impl ResourceProvider for CidrAssociationProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let vpc_id = known_str(desired.spec.get("vpc_id")).unwrap_or_default();
         let output = self
@@ -979,6 +985,9 @@ impl ResourceProvider for SubnetProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let spec = &desired.spec;
         let output = self
@@ -1211,6 +1220,9 @@ impl ResourceProvider for InternetGatewayProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let output = self
             .0
@@ -1397,6 +1409,9 @@ impl ResourceProvider for ElasticIpProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let output = self
             .0
@@ -1817,7 +1832,8 @@ impl RouteTableProvider {
                 .await
                 .map_err(|e| sdk_error(address, "ec2:ReplaceRoute", e))?;
         } else {
-            self.0
+            let created = self
+                .0
                 .client
                 .create_route()
                 .route_table_id(id)
@@ -1825,8 +1841,16 @@ impl RouteTableProvider {
                 .set_gateway_id(get("gateway_id"))
                 .set_nat_gateway_id(get("nat_gateway_id"))
                 .send()
-                .await
-                .map_err(|e| sdk_error(address, "ec2:CreateRoute", e))?;
+                .await;
+            if let Err(e) = created {
+                match sdk_error(address, "ec2:CreateRoute", e) {
+                    // Added by an earlier attempt, maybe to another target: set it.
+                    ProviderError::AlreadyExists { .. } => {
+                        return Box::pin(self.add_route(address, id, route, true)).await;
+                    }
+                    err => return Err(err),
+                }
+            }
         }
         Ok(())
     }
@@ -2006,6 +2030,9 @@ impl ResourceProvider for RouteTableProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let spec = &desired.spec;
         let output = self
@@ -2299,27 +2326,33 @@ impl SecurityGroupProvider {
         current: &BTreeSet<Permission>,
         wanted: &BTreeSet<Permission>,
     ) -> Result<(), ProviderError> {
-        let add: BTreeSet<Permission> = wanted.difference(current).cloned().collect();
-        let remove: BTreeSet<Permission> = current.difference(wanted).cloned().collect();
-        if !add.is_empty() {
-            self.0
+        // One permission per call: a batch fails as a whole when one of its permissions
+        // exists already, which a retried or resumed change may meet.
+        for permission in ip_permissions(&wanted.difference(current).cloned().collect()) {
+            let added = self
+                .0
                 .client
                 .authorize_security_group_ingress()
                 .group_id(id)
-                .set_ip_permissions(Some(ip_permissions(&add)))
+                .ip_permissions(permission)
                 .send()
                 .await
-                .map_err(|e| sdk_error(address, "ec2:AuthorizeSecurityGroupIngress", e))?;
+                .map(|_| ())
+                .map_err(|e| sdk_error(address, "ec2:AuthorizeSecurityGroupIngress", e));
+            done_if_exists(added)?;
         }
-        if !remove.is_empty() {
-            self.0
+        for permission in ip_permissions(&current.difference(wanted).cloned().collect()) {
+            let removed = self
+                .0
                 .client
                 .revoke_security_group_ingress()
                 .group_id(id)
-                .set_ip_permissions(Some(ip_permissions(&remove)))
+                .ip_permissions(permission)
                 .send()
                 .await
-                .map_err(|e| sdk_error(address, "ec2:RevokeSecurityGroupIngress", e))?;
+                .map(|_| ())
+                .map_err(|e| sdk_error(address, "ec2:RevokeSecurityGroupIngress", e));
+            done_if_absent(removed)?;
         }
         Ok(())
     }
@@ -2381,6 +2414,9 @@ impl ResourceProvider for SecurityGroupProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let spec = &desired.spec;
         let output = self

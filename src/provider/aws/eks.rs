@@ -825,6 +825,13 @@ impl ResourceProvider for NodeGroupProvider {
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {
         // The cluster is named after the profile (see the profile model).
         let placeholder = Address::new(Component::Eks, "nodegroup");
+        // Nothing to list without the cluster (and listing a missing one is an error).
+        if describe_cluster(&self.client, &placeholder, profile)
+            .await?
+            .is_none()
+        {
+            return Ok(Vec::new());
+        }
         let names = match self
             .client
             .list_nodegroups()
@@ -1206,6 +1213,13 @@ impl ResourceProvider for AddonProvider {
 
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {
         let placeholder = Address::new(Component::Eks, "addon");
+        // Nothing to list without the cluster (and listing a missing one is an error).
+        if describe_cluster(&self.client, &placeholder, profile)
+            .await?
+            .is_none()
+        {
+            return Ok(Vec::new());
+        }
         let names = match self
             .client
             .list_addons()

@@ -14,7 +14,9 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use tokio::sync::OnceCell;
 
-use super::support::{failed, ignore_order, order_like, parse_json, strings, value_to_json};
+use super::support::{
+    failed, ignore_order, order_like, parse_json, resume, strings, value_to_json,
+};
 use super::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
     AttributeChange, Live, ObservedOwnership, ProviderError, Providers, ResourceProvider, Status,
@@ -313,6 +315,9 @@ impl ResourceProvider for RoleProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let name = desired.spec.name().unwrap_or_default();
         let trust = desired
@@ -657,6 +662,9 @@ impl ResourceProvider for PolicyProvider {
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
+        if let Some(live) = resume(self, desired).await? {
+            return Ok(live);
+        }
         let address = &desired.address;
         let document = desired.spec.get("document").cloned().unwrap_or(Value::Null);
         let output = self

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 
-use crate::provider::{AttributeChange, ProviderError};
+use crate::provider::{
+    AttributeChange, ChangeClass, Live, ObservedOwnership, ProviderError, ResourceProvider,
+};
 use crate::stack::{Address, Resource, Value};
 
 /// Returns the idempotency token of creating `desired`: the same profile, address and
@@ -185,6 +187,53 @@ pub(crate) fn ignore_order(changes: &mut Vec<AttributeChange>, attributes: &[&st
     });
 }
 
+/// Finds what an earlier attempt to create `desired` left (the executor retries a
+/// create after a throttled or failed call, and a killed run is run again) and finishes
+/// it with the in-place changes it still lacks. `None`: there is nothing of ours yet.
+///
+/// Creates made of several calls start with this, as most EC2 and IAM creates take no
+/// idempotency token and a second create would make a second resource.
+pub(crate) async fn resume<P>(
+    provider: &P,
+    desired: &Resource,
+) -> Result<Option<Live>, ProviderError>
+where
+    P: ResourceProvider + ?Sized,
+{
+    match provider.read(desired).await? {
+        Some(live) if live.ownership == ObservedOwnership::Owned => {
+            let changes: Vec<AttributeChange> = provider
+                .diff(desired, &live)
+                .into_iter()
+                .filter(|c| c.class == ChangeClass::InPlace)
+                .collect();
+            if changes.is_empty() {
+                Ok(Some(live))
+            } else {
+                provider.update(desired, &live, &changes).await.map(Some)
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Treats "already exists" as done: for calls that add something (a rule, a route)
+/// that an earlier attempt of the same change may have added already.
+pub(crate) fn done_if_exists(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match result {
+        Err(ProviderError::AlreadyExists { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// Treats "not found" as done: for calls that remove something.
+pub(crate) fn done_if_absent(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    match result {
+        Err(ProviderError::NotFound { .. }) => Ok(()),
+        other => other,
+    }
+}
+
 /// Makes the error of a resource the cloud reports as failed.
 pub(crate) fn failed(address: &Address, code: &str, message: impl Into<String>) -> ProviderError {
     ProviderError::rejected(address, code, message)
@@ -202,7 +251,6 @@ pub(crate) fn vanished(address: &Address, id: &str) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::ChangeClass;
     use crate::stack::{Component, ResourceKind, Spec};
 
     fn resource(spec: Spec) -> Resource {

@@ -1,0 +1,538 @@
+//! `up`, `plan` and `down` of the network, IAM and EKS components against moto: every
+//! resource created and tagged, nothing changed by a second run, everything created
+//! removed again, and what the tool does not own left alone.
+//!
+//! moto lacks EKS addons and the cluster security group EKS makes, so the binary talks
+//! to moto through [`EksStandIn`], which provides those two and passes the rest on. The
+//! addon code's failure paths are covered with aws-smithy-mocks in
+//! `src/provider/aws/eks.rs`.
+
+mod eks_stand_in;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::moto::{Moto, RecordedCall, xml_text, xml_texts};
+use crate::support::{root, write_profile};
+use eks_stand_in::EksStandIn;
+
+const ONLY: &str = "network,iam,eks";
+const PROFILE_TAG: &str = "bpa-infra:profile";
+const ADDRESS_TAG: &str = "bpa-infra:address";
+
+/// The example profile: it creates its VPC.
+fn example_profile() -> std::path::PathBuf {
+    root().join("profiles/example.yaml")
+}
+
+/// A profile that adopts `vpc` and its node subnets (one per AZ, CIDRs as made).
+fn adopting_profile(dir: &Path, vpc: &str, subnets: &[(&str, &str, &str)]) -> std::path::PathBuf {
+    let node_subnets: String = subnets
+        .iter()
+        .map(|(az, id, cidr)| format!("    - {{ az: {az}, id: {id}, cidr: {cidr} }}\n"))
+        .collect();
+    let text = format!(
+        r#"apiVersion: bpa-infra/v1
+name: adopt
+region: us-west-2
+tags:
+  team: bpa
+network:
+  vpc:
+    id: {vpc}
+    cidr: 10.40.0.0/16
+  availability_zones: [us-west-2a, us-west-2b, us-west-2c]
+  node_subnets:
+{node_subnets}eks:
+  version: "1.35"
+  node_groups:
+    - name: node-1
+      instance_type: m5.xlarge
+      data_volume:
+        size_gib: 100
+      data_dirs: [/opt/bpa/data/kafka]
+rds:
+  engine_version: "16.4"
+  instance_class: db.m5d.large
+  storage:
+    type: gp3
+    size_gib: 100
+  deletion_protection: false
+ecr:
+  repositories: [bpa/ui]
+"#
+    );
+    write_profile(dir, "adopt.yaml", &text)
+}
+
+/// Runs `bpa-infra -p PROFILE --endpoint-url URL ARGS...` against moto behind the EKS
+/// stand-in and returns its stdout, failing the test with both outputs and moto's log
+/// when the exit code is not `code`.
+fn run(moto: &Moto, eks: &EksStandIn, profile: &Path, args: &[&str], code: i32) -> String {
+    let output = moto
+        .bpa_infra_via(&eks.url())
+        .arg("-p")
+        .arg(profile)
+        .args(["--endpoint-url", &eks.url(), "--no-color"])
+        // `up` checks the database passwords the profile names are set, whatever it does.
+        .env("BPA_KONG_DB_PASSWORD", "kong-test-password")
+        .args(args)
+        .output()
+        .expect("run bpa-infra");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "bpa-infra {args:?} exited {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- moto log (tail)\n{}",
+        output.status.code(),
+        tail(&moto.log(), 40)
+    );
+    stdout
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The calls the binary made that may have changed something, in moto and the stand-in.
+fn mutating_calls_of_the_binary(moto: &Moto, eks: &EksStandIn) -> Vec<String> {
+    let mut calls: Vec<String> = moto
+        .mutating_calls()
+        .iter()
+        .filter(|c| !c.by_harness)
+        .map(RecordedCall::name)
+        .collect();
+    calls.extend(eks.mutating_addon_calls());
+    calls
+}
+
+/// EC2 resources of each kind tagged with `profile`, as (describe action, id element).
+const EC2_KINDS: [(&str, &str); 8] = [
+    ("DescribeVpcs", "vpcId"),
+    ("DescribeSubnets", "subnetId"),
+    ("DescribeInternetGateways", "internetGatewayId"),
+    ("DescribeAddresses", "allocationId"),
+    ("DescribeNatGateways", "natGatewayId"),
+    ("DescribeRouteTables", "routeTableId"),
+    ("DescribeSecurityGroups", "groupId"),
+    ("DescribeLaunchTemplates", "launchTemplateId"),
+];
+
+/// The ids of the EC2 resources `action` finds with these tag filters.
+fn ec2_ids(
+    moto: &Moto,
+    action: &str,
+    id_element: &str,
+    filters: &[(&str, &str)],
+) -> BTreeSet<String> {
+    let mut params = Vec::new();
+    for (i, (name, value)) in filters.iter().enumerate() {
+        // moto reads `[...]` in a filter value as a character class (AWS takes it
+        // literally); `?`, a wildcard for one character in both, matches the brackets.
+        let value = value.replace(['[', ']'], "?");
+        params.push((format!("Filter.{}.Name", i + 1), (*name).to_owned()));
+        params.push((format!("Filter.{}.Value.1", i + 1), value));
+    }
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let xml = moto.ec2(action, &params);
+    let mut ids: BTreeSet<String> = xml_texts(&xml, id_element).into_iter().collect();
+    if action == "DescribeNatGateways" {
+        // Deleted NAT gateways stay listed for a while, as on AWS.
+        let states = xml_texts(&xml, "state");
+        ids = xml_texts(&xml, id_element)
+            .into_iter()
+            .zip(states)
+            .filter(|(_, state)| state != "deleted" && state != "deleting")
+            .map(|(id, _)| id)
+            .collect();
+    }
+    ids
+}
+
+/// The tags of an IAM role or policy, from its XML answer.
+fn iam_tags(xml: &str) -> Vec<(String, String)> {
+    xml_texts(xml, "Key")
+        .into_iter()
+        .zip(xml_texts(xml, "Value"))
+        .collect()
+}
+
+fn has_tag(tags: &[(String, String)], key: &str, value: &str) -> bool {
+    tags.iter().any(|(k, v)| k == key && v == value)
+}
+
+fn json_tags(value: &Value) -> Vec<(String, String)> {
+    value
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts that each EC2 resource at `addresses` exists once, tagged with the profile
+/// and its address.
+fn assert_ec2_tagged(moto: &Moto, profile: &str, addresses: &[(&str, &str)]) {
+    for (address, action) in addresses {
+        let (_, id_element) = EC2_KINDS
+            .iter()
+            .find(|(a, _)| a == action)
+            .expect("a known kind");
+        let ids = ec2_ids(
+            moto,
+            action,
+            id_element,
+            &[
+                (&format!("tag:{PROFILE_TAG}"), profile),
+                (&format!("tag:{ADDRESS_TAG}"), address),
+            ],
+        );
+        assert_eq!(
+            ids.len(),
+            1,
+            "{address}: expected one resource tagged {PROFILE_TAG}={profile}, found {ids:?}"
+        );
+    }
+}
+
+/// Asserts the IAM roles and policy and the EKS cluster and node group of `profile`
+/// exist, tagged with the profile and their addresses.
+fn assert_iam_and_eks_tagged(
+    moto: &Moto,
+    eks: &EksStandIn,
+    profile: &str,
+    cluster: &str,
+    node_groups: &[&str],
+) {
+    for (role, address) in [
+        ("eks-cluster", "iam.cluster_role"),
+        ("eks-node", "iam.node_role"),
+    ] {
+        let xml = moto.iam("GetRole", &[("RoleName", &format!("{profile}-{role}"))]);
+        let tags = iam_tags(&xml);
+        assert!(
+            has_tag(&tags, PROFILE_TAG, profile) && has_tag(&tags, ADDRESS_TAG, address),
+            "{address}: {tags:?}"
+        );
+    }
+    let node_policies = moto.iam(
+        "ListAttachedRolePolicies",
+        &[("RoleName", &format!("{profile}-eks-node"))],
+    );
+    let arns = xml_texts(&node_policies, "PolicyArn");
+    for policy in [
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        &format!("{profile}-ecr-pull"),
+    ] {
+        assert!(
+            arns.iter().any(|a| a.ends_with(&format!("/{policy}"))),
+            "node role lacks {policy}: {arns:?}"
+        );
+    }
+    let pull = arns
+        .iter()
+        .find(|a| a.ends_with("-ecr-pull"))
+        .expect("the pull policy is attached");
+    let tags = iam_tags(&moto.iam("ListPolicyTags", &[("PolicyArn", pull)]));
+    assert!(
+        has_tag(&tags, PROFILE_TAG, profile) && has_tag(&tags, ADDRESS_TAG, "iam.ecr_pull_policy"),
+        "{tags:?}"
+    );
+
+    let cluster_json = moto.rest_json("eks", "GET", &format!("/clusters/{cluster}"), None);
+    let tags = json_tags(&cluster_json["cluster"]["tags"]);
+    assert!(
+        has_tag(&tags, PROFILE_TAG, profile) && has_tag(&tags, ADDRESS_TAG, "eks.cluster"),
+        "{tags:?}"
+    );
+    assert_eq!(cluster_json["cluster"]["version"], "1.35");
+    for group in node_groups {
+        let json = moto.rest_json(
+            "eks",
+            "GET",
+            &format!("/clusters/{cluster}/node-groups/{group}"),
+            None,
+        );
+        let tags = json_tags(&json["nodegroup"]["tags"]);
+        assert!(
+            has_tag(&tags, PROFILE_TAG, profile)
+                && has_tag(&tags, ADDRESS_TAG, &format!("eks.nodegroup[{group}]")),
+            "{group}: {tags:?}"
+        );
+        assert_eq!(
+            json["nodegroup"]["labels"]["name"], *group,
+            "the node group's Kubernetes label"
+        );
+    }
+    for addon in ["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"] {
+        let found = eks
+            .addon(cluster, addon)
+            .unwrap_or_else(|| panic!("addon {addon} was not created"));
+        let tags = json_tags(&found["tags"]);
+        assert!(
+            has_tag(&tags, PROFILE_TAG, profile)
+                && has_tag(&tags, ADDRESS_TAG, &format!("eks.addon[{addon}]")),
+            "{addon}: {tags:?}"
+        );
+    }
+    let cni = eks.addon(cluster, "vpc-cni").expect("vpc-cni");
+    let configuration: Value =
+        serde_json::from_str(cni["configurationValues"].as_str().unwrap_or("{}")).unwrap();
+    assert_eq!(
+        configuration["env"]["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"], "true",
+        "{configuration}"
+    );
+    assert_eq!(
+        configuration["env"]["ENI_CONFIG_LABEL_DEF"], "topology.kubernetes.io/zone",
+        "{configuration}"
+    );
+}
+
+/// Asserts nothing tagged with `profile` is left in EC2, IAM or EKS.
+fn assert_all_gone(moto: &Moto, eks: &EksStandIn, profile: &str, cluster: &str) {
+    assert_eq!(eks.addons(), Vec::<String>::new(), "addons left");
+    for (action, id_element) in EC2_KINDS {
+        let ids = ec2_ids(
+            moto,
+            action,
+            id_element,
+            &[(&format!("tag:{PROFILE_TAG}"), profile)],
+        );
+        assert!(
+            ids.is_empty(),
+            "{action} still finds resources of {profile}: {ids:?}"
+        );
+    }
+    let roles = moto.iam("ListRoles", &[]);
+    let names = xml_texts(&roles, "RoleName");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with(&format!("{profile}-eks-"))),
+        "roles left: {names:?}"
+    );
+    let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
+    let names = xml_texts(&policies, "PolicyName");
+    assert!(
+        !names.iter().any(|n| n == &format!("{profile}-ecr-pull")),
+        "policy left: {names:?}"
+    );
+    let clusters = moto.rest_json("eks", "GET", "/clusters", None);
+    assert!(
+        !clusters["clusters"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|n| n == cluster)),
+        "cluster left: {clusters}"
+    );
+}
+
+#[test]
+fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_it() {
+    let moto = Moto::start();
+    let eks = EksStandIn::in_front_of(&moto);
+    let profile = example_profile();
+
+    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+
+    let zones = ["us-west-2a", "us-west-2b", "us-west-2c"];
+    let mut ec2: Vec<(String, &str)> = vec![
+        ("network.vpc".into(), "DescribeVpcs"),
+        (
+            "network.internet_gateway".into(),
+            "DescribeInternetGateways",
+        ),
+        ("network.nat_eip[us-west-2a]".into(), "DescribeAddresses"),
+        (
+            "network.nat_gateway[us-west-2a]".into(),
+            "DescribeNatGateways",
+        ),
+        ("network.route_table[public]".into(), "DescribeRouteTables"),
+        ("network.route_table[private]".into(), "DescribeRouteTables"),
+        ("eks.node_security_group".into(), "DescribeSecurityGroups"),
+        (
+            "eks.launch_template[node-1]".into(),
+            "DescribeLaunchTemplates",
+        ),
+    ];
+    for zone in zones {
+        for role in ["node", "pod", "public"] {
+            ec2.push((format!("network.subnet[{role}/{zone}]"), "DescribeSubnets"));
+        }
+    }
+    let ec2: Vec<(&str, &str)> = ec2.iter().map(|(a, k)| (a.as_str(), *k)).collect();
+    assert_ec2_tagged(&moto, "example", &ec2);
+    assert_iam_and_eks_tagged(&moto, &eks, "example", "example", &["node-1"]);
+
+    // The pod CIDR is a secondary CIDR of the VPC; pod subnets are carved from it.
+    let vpc = ec2_ids(
+        &moto,
+        "DescribeVpcs",
+        "vpcId",
+        &[(&format!("tag:{PROFILE_TAG}"), "example")],
+    );
+    let vpc = vpc.first().expect("the VPC");
+    let xml = moto.ec2("DescribeVpcs", &[("VpcId.1", vpc)]);
+    assert!(
+        xml_texts(&xml, "cidrBlock").contains(&"100.64.0.0/16".to_owned()),
+        "{xml}"
+    );
+
+    moto.start_recording();
+    eks.forget_calls();
+    let plan = run(
+        &moto,
+        &eks,
+        &profile,
+        &["plan", "--only", ONLY, "--detailed-exitcode"],
+        0,
+    );
+    assert_eq!(
+        mutating_calls_of_the_binary(&moto, &eks),
+        Vec::<String>::new(),
+        "plan made mutating calls\n{plan}"
+    );
+    assert!(
+        !moto.recording().is_empty() && !eks.addon_calls().is_empty(),
+        "the plan read the live state"
+    );
+    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+    assert_eq!(
+        mutating_calls_of_the_binary(&moto, &eks),
+        Vec::<String>::new(),
+        "a second up made mutating calls"
+    );
+    moto.stop_recording();
+
+    // A VPC with the same name but none of the tool's tags: never touched.
+    let lookalike = moto.create_vpc("10.99.0.0/16", &[("Name", "example-vpc")]);
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &["plan", "--only", ONLY, "--detailed-exitcode"],
+        0,
+    );
+
+    run(&moto, &eks, &profile, &["down", "--yes", "--only", ONLY], 0);
+    assert_all_gone(&moto, &eks, "example", "example");
+    let xml = moto.ec2("DescribeVpcs", &[("VpcId.1", &lookalike)]);
+    assert_eq!(
+        xml_text(&xml, "vpcId").as_deref(),
+        Some(lookalike.as_str()),
+        "the look-alike VPC is left"
+    );
+}
+
+#[test]
+fn up_on_an_adopted_vpc_adds_the_pod_network_and_down_leaves_the_vpc_and_subnets() {
+    let moto = Moto::start();
+    let eks = EksStandIn::in_front_of(&moto);
+    let vpc = moto.create_vpc("10.40.0.0/16", &[("Name", "corporate")]);
+    let subnets: Vec<(&str, String, &str)> = [
+        ("us-west-2a", "10.40.0.0/19"),
+        ("us-west-2b", "10.40.32.0/19"),
+        ("us-west-2c", "10.40.64.0/19"),
+    ]
+    .into_iter()
+    .map(|(az, cidr)| {
+        (
+            az,
+            moto.create_subnet(&vpc, cidr, az, &[("Name", "corporate-private")]),
+            cidr,
+        )
+    })
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let listed: Vec<(&str, &str, &str)> = subnets
+        .iter()
+        .map(|(az, id, cidr)| (*az, id.as_str(), *cidr))
+        .collect();
+    let profile = adopting_profile(dir.path(), &vpc, &listed);
+    let adopted_before = moto.ec2("DescribeVpcs", &[("VpcId.1", &vpc)]);
+
+    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+
+    let mut ec2: Vec<(String, &str)> = vec![
+        ("eks.node_security_group".into(), "DescribeSecurityGroups"),
+        (
+            "eks.launch_template[node-1]".into(),
+            "DescribeLaunchTemplates",
+        ),
+    ];
+    for (zone, _, _) in &subnets {
+        ec2.push((format!("network.subnet[pod/{zone}]"), "DescribeSubnets"));
+    }
+    let ec2: Vec<(&str, &str)> = ec2.iter().map(|(a, k)| (a.as_str(), *k)).collect();
+    assert_ec2_tagged(&moto, "adopt", &ec2);
+    assert_iam_and_eks_tagged(&moto, &eks, "adopt", "adopt", &["node-1"]);
+    // No internet access is made for a VPC the tool does not own.
+    for (action, id) in [
+        ("DescribeInternetGateways", "internetGatewayId"),
+        ("DescribeNatGateways", "natGatewayId"),
+    ] {
+        assert!(
+            ec2_ids(
+                &moto,
+                action,
+                id,
+                &[(&format!("tag:{PROFILE_TAG}"), "adopt")]
+            )
+            .is_empty(),
+            "{action}"
+        );
+    }
+    let xml = moto.ec2("DescribeVpcs", &[("VpcId.1", &vpc)]);
+    assert!(
+        xml_texts(&xml, "cidrBlock").contains(&"100.64.0.0/16".to_owned()),
+        "pod CIDR associated: {xml}"
+    );
+    assert!(
+        !xml.contains(PROFILE_TAG),
+        "the adopted VPC is not tagged: {xml}"
+    );
+
+    moto.start_recording();
+    eks.forget_calls();
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &["plan", "--only", ONLY, "--detailed-exitcode"],
+        0,
+    );
+    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+    assert_eq!(
+        mutating_calls_of_the_binary(&moto, &eks),
+        Vec::<String>::new()
+    );
+    moto.stop_recording();
+
+    run(&moto, &eks, &profile, &["down", "--yes", "--only", ONLY], 0);
+    assert_all_gone(&moto, &eks, "adopt", "adopt");
+    // The adopted VPC and subnets are still there, as they were.
+    let xml = moto.ec2("DescribeVpcs", &[("VpcId.1", &vpc)]);
+    assert_eq!(xml_text(&xml, "vpcId").as_deref(), Some(vpc.as_str()));
+    assert_eq!(
+        xml_texts(&xml, "key"),
+        xml_texts(&adopted_before, "key"),
+        "the adopted VPC's tags are unchanged"
+    );
+    for (_, id, cidr) in &subnets {
+        let xml = moto.ec2("DescribeSubnets", &[("SubnetId.1", id)]);
+        assert_eq!(xml_text(&xml, "cidrBlock").as_deref(), Some(*cidr), "{xml}");
+        assert!(
+            !xml.contains(PROFILE_TAG),
+            "adopted subnet {id} is not tagged: {xml}"
+        );
+    }
+}
