@@ -3,8 +3,10 @@
 //!
 //! Idempotent: a second run with the same passwords changes nothing. Passwords reach the
 //! server only as md5 hashes (`md5` || md5(password || user)), which PostgreSQL stores as
-//! they are, and never appear in a statement's text, so no client-side query log can show
-//! them. The caller passes every password in; this module reads no environment variable.
+//! they are; a hash travels as a bound parameter whose `Debug` is hidden, never in a
+//! statement's text, so neither the server's statement log nor tokio-postgres' debug log
+//! shows it. The caller passes every password in; this module reads no environment
+//! variable.
 
 pub mod sql;
 mod tls;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls};
 
 /// A password; its `Debug` and `Display` never show it.
@@ -355,7 +358,8 @@ impl<'c> Session<'c> {
     }
 
     /// Runs a `format()` pattern with the role and the password hash, building the
-    /// statement on the server: the hash travels as a bound parameter, never in SQL text.
+    /// statement on the server: the hash travels as a bound parameter (hidden from
+    /// tokio-postgres' debug log), never in SQL text.
     async fn set_password(
         &self,
         pattern: &str,
@@ -374,7 +378,7 @@ impl<'c> Session<'c> {
             self.client
                 .execute(
                     "SELECT set_config('bpa_infra.password_hash', $1, true)",
-                    &[&hash],
+                    &[&Hidden(hash)],
                 )
                 .await?;
             self.client
@@ -507,6 +511,32 @@ impl<'c> Session<'c> {
     }
 }
 
+/// A text parameter whose `Debug` hides it: tokio-postgres logs every parameter with
+/// `Debug` at debug level, and an md5 hash logs in as well as the password itself.
+struct Hidden<'a>(&'a str);
+
+impl fmt::Debug for Hidden<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"****\"")
+    }
+}
+
+impl ToSql for Hidden<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
 /// Wraps a PostgreSQL error with what was being done.
 fn stmt(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> DbInitError {
     let what = what.into();
@@ -516,6 +546,12 @@ fn stmt(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> DbInit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_parameters_do_not_show_in_debug_output() {
+        let hash = sql::md5_password_hash("secret", "kong");
+        assert_eq!(format!("{:?}", Hidden(&hash)), "\"****\"");
+    }
 
     #[test]
     fn passwords_do_not_show_in_debug_output() {
