@@ -5,6 +5,7 @@
 mod db_init;
 mod harness;
 mod network_eks;
+mod rds_ecr;
 mod render;
 mod support;
 mod validate;

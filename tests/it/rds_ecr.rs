@@ -1,0 +1,610 @@
+//! `up`, `plan` and `down` of the RDS and ECR components against moto: what the
+//! database and the repositories look like once created (checked with moto's own API,
+//! not through the binary), that a second run changes nothing, how changes are
+//! planned, and that teardown is safe.
+//!
+//! moto facts these tests live with (AWS-FACTS.md): Multi-AZ DB clusters are ready at
+//! once and report no members; `SkipFinalSnapshot` is ignored; re-creating the same DB
+//! cluster id within a minute fails, so each test uses its own moto and creates once.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::support::moto::{Moto, RecordedCall, xml_leaves, xml_text, xml_texts};
+use crate::support::write_profile;
+
+const ECR: &str = "AmazonEC2ContainerRegistry_V20150921";
+
+/// A profile whose database is protected and backed up for 7 days, as in the runbook.
+/// `{storage}` and `{rds_extra}` let a test change one setting.
+fn profile_text(storage: &str, rds_extra: &str) -> String {
+    format!(
+        r#"apiVersion: bpa-infra/v1
+name: rdstest
+region: us-west-2
+tags: {{ team: bpa }}
+network:
+  vpc: {{ cidr: 10.30.0.0/16 }}
+  availability_zones: [us-west-2a, us-west-2b, us-west-2c]
+eks:
+  version: "1.35"
+  node_groups:
+    - {{ name: node-1, instance_type: m5.xlarge, data_volume: {{ size_gib: 100 }} }}
+rds:
+  engine_version: "16.4"
+  instance_class: db.m5d.large
+  storage: {storage}
+  deletion_protection: true
+  backup_retention_days: 7
+{rds_extra}
+ecr:
+  repositories: [bpa/ui, bpa/bpm]
+  lifecycle: {{ expire_untagged_after_days: 14, keep_last_tagged: 50 }}
+"#
+    )
+}
+
+const IO2: &str = "{ type: io2, size_gib: 400, iops: 3000 }";
+
+fn profile(dir: &Path, storage: &str, rds_extra: &str) -> PathBuf {
+    write_profile(dir, "rdstest.yaml", &profile_text(storage, rds_extra))
+}
+
+/// Runs `bpa-infra -p PROFILE ARGS...` against moto and returns (exit code, stdout, stderr).
+fn run(moto: &Moto, profile: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = moto
+        .bpa_infra()
+        .arg("-p")
+        .arg(profile)
+        .args(args)
+        .output()
+        .expect("run bpa-infra");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn run_ok(moto: &Moto, profile: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = run(moto, profile, args);
+    assert_eq!(
+        code, 0,
+        "bpa-infra {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+fn up(moto: &Moto, profile: &Path) {
+    run_ok(moto, profile, &["up", "--only", "rds,ecr", "--yes"]);
+}
+
+/// The JSON plan of `rds,ecr`.
+fn plan_json(moto: &Moto, profile: &Path) -> Value {
+    let stdout = run_ok(
+        moto,
+        profile,
+        &["--output", "json", "plan", "--only", "rds,ecr"],
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("plan JSON ({err}):\n{stdout}"))
+}
+
+/// (address, action, attributes changed) of every change that is not a no-op.
+fn changes(plan: &Value) -> Vec<(String, String, Vec<String>)> {
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .map(|c| {
+            let attributes = c["diffs"]
+                .as_array()
+                .map(|d| {
+                    d.iter()
+                        .map(|d| d["attribute"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                c["address"].as_str().unwrap_or_default().to_owned(),
+                c["action"].as_str().unwrap_or_default().to_owned(),
+                attributes,
+            )
+        })
+        .collect()
+}
+
+fn binary_mutations(moto: &Moto) -> Vec<String> {
+    moto.mutating_calls()
+        .iter()
+        .filter(|c| !c.by_harness)
+        .map(RecordedCall::name)
+        .collect()
+}
+
+/// The value of `path`'s leaf (e.g. `.../DBCluster/DeletionProtection`) in `xml`.
+fn leaf(xml: &str, suffix: &str) -> Option<String> {
+    xml_leaves(xml)
+        .into_iter()
+        .find(|(p, _)| p.ends_with(suffix))
+        .map(|(_, t)| t)
+}
+
+fn node_subnet_cidrs(moto: &Moto) -> BTreeSet<String> {
+    ["us-west-2a", "us-west-2b", "us-west-2c"]
+        .iter()
+        .map(|zone| {
+            // By name: moto reads filter values as globs, and addresses hold `[`…`]`.
+            let name = format!("rdstest-node-{zone}");
+            let xml = moto.ec2(
+                "DescribeSubnets",
+                &[("Filter.1.Name", "tag:Name"), ("Filter.1.Value.1", &name)],
+            );
+            xml_text(&xml, "cidrBlock").unwrap_or_else(|| panic!("no node subnet in {zone}: {xml}"))
+        })
+        .collect()
+}
+
+fn cluster_xml(moto: &Moto) -> String {
+    moto.rds(
+        "DescribeDBClusters",
+        &[("DBClusterIdentifier", "rdstest-bpa")],
+    )
+}
+
+fn lifecycle(moto: &Moto, repository: &str) -> Value {
+    let answer = moto.json(
+        "ecr",
+        &format!("{ECR}.GetLifecyclePolicy"),
+        &json!({ "repositoryName": repository }),
+    );
+    serde_json::from_str(answer["lifecyclePolicyText"].as_str().expect("policy text"))
+        .expect("policy JSON")
+}
+
+#[test]
+fn up_builds_the_database_and_repositories_and_a_second_run_changes_nothing() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(dir.path(), IO2, "");
+    up(&moto, &path);
+
+    // The parameter group holds md5.
+    let params = moto.rds(
+        "DescribeDBClusterParameters",
+        &[("DBClusterParameterGroupName", "rdstest-bpa-params")],
+    );
+    let names = xml_texts(&params, "ParameterName");
+    let values = xml_texts(&params, "ParameterValue");
+    let md5 = names
+        .iter()
+        .zip(&values)
+        .find(|(n, _)| *n == "password_encryption");
+    assert_eq!(md5.map(|(_, v)| v.as_str()), Some("md5"), "{params}");
+    let group = moto.rds(
+        "DescribeDBClusterParameterGroups",
+        &[("DBClusterParameterGroupName", "rdstest-bpa-params")],
+    );
+    assert_eq!(
+        xml_text(&group, "DBParameterGroupFamily").as_deref(),
+        Some("postgres16")
+    );
+
+    // The security group lets in PostgreSQL from the pods and the nodes, and nothing else.
+    let groups = moto.ec2(
+        "DescribeSecurityGroups",
+        &[
+            ("Filter.1.Name", "group-name"),
+            ("Filter.1.Value.1", "rdstest-rds"),
+        ],
+    );
+    let ingress: Vec<(String, String)> = xml_leaves(&groups)
+        .into_iter()
+        .filter(|(p, _)| p.contains("/ipPermissions/"))
+        .collect();
+    let ports: BTreeSet<&str> = ingress
+        .iter()
+        .filter(|(p, _)| p.ends_with("/fromPort") || p.ends_with("/toPort"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(ports, BTreeSet::from(["5432"]), "{groups}");
+    let protocols: BTreeSet<&str> = ingress
+        .iter()
+        .filter(|(p, _)| p.ends_with("/ipProtocol"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(protocols, BTreeSet::from(["tcp"]), "{groups}");
+    let sources: BTreeSet<String> = ingress
+        .iter()
+        .filter(|(p, _)| p.ends_with("/cidrIp"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let mut expected = node_subnet_cidrs(&moto);
+    expected.insert("100.64.0.0/16".to_owned());
+    assert_eq!(sources, expected, "{groups}");
+    assert!(
+        !ingress
+            .iter()
+            .any(|(p, _)| p.contains("/groups/") || p.ends_with("/cidrIpv6")),
+        "{groups}"
+    );
+    let group_id = xml_text(&groups, "groupId").expect("the RDS security group exists");
+
+    // The cluster uses them, is encrypted, protected, and keeps 7 days of backups.
+    let cluster = cluster_xml(&moto);
+    assert_eq!(
+        leaf(&cluster, "/DBClusterParameterGroup").as_deref(),
+        Some("rdstest-bpa-params"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/DBSubnetGroup").as_deref(),
+        Some("rdstest-bpa-subnets"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/StorageEncrypted").as_deref(),
+        Some("true"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/DeletionProtection").as_deref(),
+        Some("true"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/BackupRetentionPeriod").as_deref(),
+        Some("7"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/Engine").as_deref(),
+        Some("postgres"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/DBClusterInstanceClass").as_deref(),
+        Some("db.m5d.large"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/StorageType").as_deref(),
+        Some("io2"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/VpcSecurityGroupId").as_deref(),
+        Some(group_id.as_str()),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/PubliclyAccessible").as_deref(),
+        Some("false"),
+        "{cluster}"
+    );
+    assert_eq!(
+        leaf(&cluster, "/CopyTagsToSnapshot").as_deref(),
+        Some("true"),
+        "{cluster}"
+    );
+    assert!(
+        leaf(&cluster, "/MasterUserSecret/SecretArn").is_some(),
+        "the master password is managed: {cluster}"
+    );
+    let subnets = moto.rds(
+        "DescribeDBSubnetGroups",
+        &[("DBSubnetGroupName", "rdstest-bpa-subnets")],
+    );
+    assert_eq!(
+        xml_texts(&subnets, "SubnetIdentifier").len(),
+        3,
+        "{subnets}"
+    );
+
+    // The repositories exist with their lifecycle policies.
+    for repository in ["bpa/ui", "bpa/bpm"] {
+        let described = moto.json(
+            "ecr",
+            &format!("{ECR}.DescribeRepositories"),
+            &json!({ "repositoryNames": [repository] }),
+        );
+        let repo = &described["repositories"][0];
+        assert_eq!(
+            repo["imageScanningConfiguration"]["scanOnPush"], true,
+            "{repo}"
+        );
+        assert_eq!(repo["imageTagMutability"], "MUTABLE", "{repo}");
+        let policy = lifecycle(&moto, repository);
+        assert_eq!(
+            policy["rules"][0]["selection"]["tagStatus"], "untagged",
+            "{policy}"
+        );
+        assert_eq!(
+            policy["rules"][0]["selection"]["countNumber"], 14,
+            "{policy}"
+        );
+        assert_eq!(
+            policy["rules"][1]["selection"]["countType"], "imageCountMoreThan",
+            "{policy}"
+        );
+        assert_eq!(
+            policy["rules"][1]["selection"]["countNumber"], 50,
+            "{policy}"
+        );
+    }
+
+    // A second plan shows no change and makes no mutating call; a second up neither.
+    moto.start_recording();
+    let plan = plan_json(&moto, &path);
+    assert_eq!(changes(&plan), vec![], "{plan:#}");
+    let (code, stdout, stderr) = run(
+        &moto,
+        &path,
+        &["plan", "--only", "rds,ecr", "--detailed-exitcode"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    up(&moto, &path);
+    assert_eq!(binary_mutations(&moto), Vec::<String>::new());
+}
+
+#[test]
+fn outputs_show_the_database_endpoints_secret_and_repository_uris() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(dir.path(), IO2, "");
+    up(&moto, &path);
+    let cluster = cluster_xml(&moto);
+    let stdout = run_ok(&moto, &path, &["outputs"]);
+    let endpoint = leaf(&cluster, "/Endpoint").expect("a writer endpoint");
+    let secret = leaf(&cluster, "/MasterUserSecret/SecretArn").expect("a master secret");
+    assert!(stdout.contains(&endpoint), "{stdout}");
+    assert!(stdout.contains(&secret), "{stdout}");
+    assert!(stdout.contains("5432"), "{stdout}");
+    assert!(
+        stdout.contains("dkr.ecr.us-west-2.amazonaws.com/bpa/ui"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("dkr.ecr.us-west-2.amazonaws.com/bpa/bpm"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_changed_setting_plans_exactly_that_update() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(dir.path(), IO2, "");
+    up(&moto, &path);
+
+    let path = profile(dir.path(), IO2, "  password_encryption: scram-sha-256");
+    assert_eq!(
+        changes(&plan_json(&moto, &path)),
+        vec![(
+            "rds.parameter_group".to_owned(),
+            "update".to_owned(),
+            vec!["parameters.password_encryption".to_owned()]
+        )]
+    );
+
+    let text =
+        profile_text(IO2, "").replace("backup_retention_days: 7", "backup_retention_days: 14");
+    let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    let plan = plan_json(&moto, &path);
+    assert_eq!(
+        changes(&plan),
+        vec![(
+            "rds.cluster".to_owned(),
+            "update".to_owned(),
+            vec!["backup_retention_period".to_owned()]
+        )],
+        "{plan:#}"
+    );
+
+    // io2 → gp3 with its IOPS: RDS changes it in place (a long storage optimization).
+    let path = profile(dir.path(), "{ type: gp3, size_gib: 400, iops: 3000 }", "");
+    let plan = plan_json(&moto, &path);
+    assert_eq!(
+        changes(&plan),
+        vec![(
+            "rds.cluster".to_owned(),
+            "update".to_owned(),
+            vec!["storage_type".to_owned()]
+        )],
+        "{plan:#}"
+    );
+
+    // Without IOPS RDS refuses it: the plan says so, with the reason.
+    let path = profile(dir.path(), "{ type: gp3, size_gib: 400 }", "");
+    let (code, stdout, stderr) = run(&moto, &path, &["plan", "--only", "rds,ecr"]);
+    assert_ne!(code, 0, "{stdout}\n{stderr}");
+    let text = format!("{stdout}\n{stderr}");
+    assert!(text.contains("rds.cluster"), "{text}");
+    assert!(text.contains("storage_type"), "{text}");
+    assert!(text.contains("set rds.storage.iops"), "{text}");
+
+    // Applying the backup change changes exactly that.
+    let text =
+        profile_text(IO2, "").replace("backup_retention_days: 7", "backup_retention_days: 14");
+    let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    moto.start_recording();
+    up(&moto, &path);
+    assert_eq!(
+        binary_mutations(&moto),
+        vec!["rds:ModifyDBCluster".to_owned()]
+    );
+    assert_eq!(
+        leaf(&cluster_xml(&moto), "/BackupRetentionPeriod").as_deref(),
+        Some("14")
+    );
+}
+
+#[test]
+fn down_keeps_a_protected_database_and_with_the_flag_leaves_a_final_snapshot() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(dir.path(), IO2, "");
+    up(&moto, &path);
+
+    // Refused while deletion protection is on, before anything is deleted.
+    moto.start_recording();
+    let (code, stdout, stderr) = run(&moto, &path, &["down", "--only", "rds", "--yes"]);
+    assert_ne!(code, 0, "down must refuse\n{stdout}\n{stderr}");
+    let text = format!("{stdout}\n{stderr}");
+    assert!(text.contains("rdstest-bpa"), "{text}");
+    assert!(text.contains("--disable-deletion-protection"), "{text}");
+    assert_eq!(
+        binary_mutations(&moto),
+        Vec::<String>::new(),
+        "a refused down deletes nothing"
+    );
+    assert_eq!(
+        leaf(&cluster_xml(&moto), "/DeletionProtection").as_deref(),
+        Some("true")
+    );
+
+    // With the flag it turns protection off, deletes, and keeps a final snapshot.
+    let (code, stdout, stderr) = run(
+        &moto,
+        &path,
+        &[
+            "down",
+            "--only",
+            "rds",
+            "--yes",
+            "--disable-deletion-protection",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let snapshots = moto.rds(
+        "DescribeDBClusterSnapshots",
+        &[("DBClusterIdentifier", "rdstest-bpa")],
+    );
+    let names = xml_texts(&snapshots, "DBClusterSnapshotIdentifier");
+    let final_snapshot = names
+        .iter()
+        .find(|n| n.starts_with("rdstest-bpa-final-"))
+        .unwrap_or_else(|| panic!("no final snapshot: {snapshots}"));
+    let stamp = final_snapshot.trim_start_matches("rdstest-bpa-final-");
+    assert!(
+        stamp.len() == 14 && stamp.chars().all(|c| c.is_ascii_digit()),
+        "{final_snapshot}"
+    );
+    assert!(
+        format!("{stdout}\n{stderr}").contains(final_snapshot.as_str()),
+        "the snapshot is reported:\n{stdout}\n{stderr}"
+    );
+    let mutations = binary_mutations(&moto);
+    let order: Vec<&str> = mutations
+        .iter()
+        .map(String::as_str)
+        .filter(|m| ["rds:ModifyDBCluster", "rds:DeleteDBCluster"].contains(m))
+        .collect();
+    assert_eq!(
+        order,
+        vec!["rds:ModifyDBCluster", "rds:DeleteDBCluster"],
+        "{mutations:?}"
+    );
+
+    let clusters = moto.rds("DescribeDBClusters", &[]);
+    assert!(
+        xml_texts(&clusters, "DBClusterIdentifier").is_empty(),
+        "{clusters}"
+    );
+    let groups = moto.rds("DescribeDBClusterParameterGroups", &[]);
+    assert!(
+        !xml_texts(&groups, "DBClusterParameterGroupName")
+            .contains(&"rdstest-bpa-params".to_owned()),
+        "{groups}"
+    );
+    let subnet_groups = moto.rds("DescribeDBSubnetGroups", &[]);
+    assert!(
+        !xml_texts(&subnet_groups, "DBSubnetGroupName").contains(&"rdstest-bpa-subnets".to_owned())
+    );
+    let security_groups = moto.ec2(
+        "DescribeSecurityGroups",
+        &[
+            ("Filter.1.Name", "group-name"),
+            ("Filter.1.Value.1", "rdstest-rds"),
+        ],
+    );
+    assert!(
+        xml_texts(&security_groups, "groupId").is_empty(),
+        "{security_groups}"
+    );
+}
+
+#[test]
+fn down_keeps_repositories_with_images_unless_forced_and_then_removes_everything() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Unprotected here: this test is about the repositories and a complete teardown.
+    let text =
+        profile_text(IO2, "").replace("deletion_protection: true", "deletion_protection: false");
+    let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    up(&moto, &path);
+    moto.json(
+        "ecr",
+        &format!("{ECR}.PutImage"),
+        &json!({
+            "repositoryName": "bpa/ui",
+            "imageTag": "1.0.0",
+            "imageManifest": json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000"},
+                "layers": []
+            }).to_string(),
+        }),
+    );
+
+    moto.start_recording();
+    let (code, stdout, stderr) = run(&moto, &path, &["down", "--yes"]);
+    assert_ne!(code, 0, "down must refuse\n{stdout}\n{stderr}");
+    let text = format!("{stdout}\n{stderr}");
+    assert!(text.contains("bpa/ui"), "{text}");
+    assert!(text.contains("--force-delete-images"), "{text}");
+    assert_eq!(
+        binary_mutations(&moto),
+        Vec::<String>::new(),
+        "a refused down deletes nothing"
+    );
+
+    let (code, stdout, stderr) = run(
+        &moto,
+        &path,
+        &[
+            "down",
+            "--yes",
+            "--force-delete-images",
+            "--skip-final-snapshot",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let repositories = moto.json("ecr", &format!("{ECR}.DescribeRepositories"), &json!({}));
+    assert_eq!(
+        repositories["repositories"].as_array().map(Vec::len),
+        Some(0),
+        "{repositories}"
+    );
+    let clusters = moto.rds("DescribeDBClusters", &[]);
+    assert!(
+        xml_texts(&clusters, "DBClusterIdentifier").is_empty(),
+        "{clusters}"
+    );
+    let vpcs = moto.ec2(
+        "DescribeVpcs",
+        &[
+            ("Filter.1.Name", "tag:bpa-infra:profile"),
+            ("Filter.1.Value.1", "rdstest"),
+        ],
+    );
+    assert!(xml_texts(&vpcs, "vpcId").is_empty(), "{vpcs}");
+    let deletes: Vec<String> = binary_mutations(&moto)
+        .into_iter()
+        .filter(|m| m == "rds:DeleteDBCluster")
+        .collect();
+    assert_eq!(deletes.len(), 1);
+}
