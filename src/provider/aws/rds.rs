@@ -21,6 +21,7 @@ use aws_sdk_rds::types::{ApplyMethod, DbCluster, DbInstance, Parameter, Tag};
 
 use super::options::{FinalSnapshot, ProviderOptions, TeardownOptions};
 use super::{sdk_error, spec_tags, tags_value};
+use crate::profile::{RdsMode, check_master_password};
 use crate::provider::{
     AttributeChange, ChangeClass, Live, ObservedOwnership, ProviderError, Providers,
     ResourceProvider, Status, default_change_class, diff_attributes,
@@ -945,16 +946,20 @@ impl RdsProvider {
                 format!("the master password comes from {reference}, which is not set"),
             ));
         };
-        let max = if kind == ResourceKind::DbCluster {
-            41
+        // The profile's rule, checked again here because the value is read only now.
+        let mode = if kind == ResourceKind::DbCluster {
+            RdsMode::MultiAzCluster
         } else {
-            128
+            RdsMode::MultiAzInstance
         };
-        if let Err(problem) = check_master_password(&password, max) {
+        if let Err(problem) = check_master_password(&password, mode) {
             return Err(ProviderError::rejected(
                 address,
                 "InvalidMasterPassword",
-                format!("the master password from {reference} {problem}"),
+                format!(
+                    "the master password from {reference}: {}; {}",
+                    problem.message, problem.hint
+                ),
             ));
         }
         Ok(Some(password))
@@ -2127,26 +2132,6 @@ fn desired_parameters(spec: &Spec) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Checks a master password against RDS's rules (AWS-FACTS.md): printable ASCII without
-/// `/`, `"`, `@`, `'` or spaces, 8 to `max` characters. The problem never quotes it.
-fn check_master_password(password: &str, max: usize) -> Result<(), String> {
-    let length = password.chars().count();
-    if !(8..=max).contains(&length) {
-        return Err(format!(
-            "must be 8 to {max} characters long (it has {length})"
-        ));
-    }
-    if password
-        .chars()
-        .any(|c| !c.is_ascii_graphic() || matches!(c, '/' | '"' | '@' | '\''))
-    {
-        return Err(
-            "may hold only printable ASCII characters other than /, \", @, ' and spaces".to_owned(),
-        );
-    }
-    Ok(())
 }
 
 // --- small helpers -----------------------------------------------------------------------

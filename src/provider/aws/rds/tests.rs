@@ -385,25 +385,6 @@ fn a_protected_database_is_refused_naming_it_and_the_flag() {
     assert!(deletion_refusal(&unprotected, &TeardownOptions::default()).is_none());
 }
 
-#[test]
-fn master_password_rules_never_quote_the_password() {
-    assert!(check_master_password("G00d-Passw0rd", 41).is_ok());
-    for bad in [
-        "short",
-        "has space inside",
-        "with/slash1",
-        "with\"quote1",
-        "with@at12",
-        "it's-quoted",
-        "é-not-ascii-1",
-    ] {
-        let problem = check_master_password(bad, 41).unwrap_err();
-        assert!(!problem.contains(bad), "{problem}");
-    }
-    assert!(check_master_password(&"x".repeat(42), 41).is_err());
-    assert!(check_master_password(&"x".repeat(42), 128).is_ok());
-}
-
 // --- against mocked RDS --------------------------------------------------------------------
 
 #[tokio::test]
@@ -822,13 +803,13 @@ async fn a_password_from_the_environment_goes_only_into_the_create_call() {
     let weak = provider(
         &[&create],
         ProviderOptions {
-            secrets: Arc::new(|_| Some("has space".to_owned())),
+            secrets: Arc::new(|_| Some("short".to_owned())),
             ..ProviderOptions::default()
         },
     );
     let err = weak.create(&desired).await.unwrap_err();
     assert_eq!(err.code(), "InvalidMasterPassword");
-    assert!(!err.to_string().contains("has space"));
+    assert!(!err.to_string().contains("short"), "{err}");
     assert_eq!(create.num_calls(), 0);
 
     let lookup: SecretLookup = Arc::new(|r: &SecretRef| {
