@@ -170,6 +170,7 @@ pub fn main() -> ExitCode {
         }
     };
     let color = cli.global.color(std::io::stderr().is_terminal());
+    init_logging(&cli.global, color);
     match commands::run(&cli) {
         Ok(status) => status.into(),
         Err(err) => {
@@ -177,4 +178,33 @@ pub fn main() -> ExitCode {
             err.status().into()
         }
     }
+}
+
+/// Sends logs to stderr at the level `-v`/`-q` ask for.
+///
+/// The AWS SDK and the PostgreSQL driver stay at `info` at most, even with `-vvv`: their
+/// debug and trace output can include request parameters, and no secret may ever reach
+/// a log.
+fn init_logging(global: &GlobalArgs, color: bool) {
+    let own = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let others = if global.quiet {
+        "error"
+    } else if global.verbose >= 2 {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::new(format!("{others},bpa_infra={own}"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(global.verbose >= 2)
+        .try_init();
 }

@@ -31,6 +31,8 @@ pub fn bpa_infra() -> Command {
     ] {
         cmd.env_remove(var);
     }
+    // Never let a test reach for the instance-metadata address.
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     cmd.env("AWS_CONFIG_FILE", "/nonexistent/bpa-infra-test/config");
     cmd.env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/bpa-infra-test/credentials");
     cmd
