@@ -39,7 +39,11 @@ pub fn parse_and_validate(text: &str, origin: &str) -> Result<Profile, ProfileEr
 
     let document: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(document) => document,
-        Err(error) => return Err(fail(vec![syntax_error(&error, text)])),
+        Err(error) => {
+            let mut found = syntax_error(&error, text);
+            relocate_duplicate_key(&mut found, &map);
+            return Err(fail(vec![found]));
+        }
     };
     let document = match serde_json::to_value(&document) {
         Ok(document) => document,
@@ -132,24 +136,65 @@ fn unexplained_failure(text: &str, field: &str, message: String) -> ProfileError
 
 /// Makes one error of a YAML or serde failure, at the position it reports.
 fn syntax_error(error: &serde_yaml::Error, text: &str) -> ProfileError {
-    let mut message = error.to_string();
+    let full = error.to_string();
+    // libyaml adds where the construct it was reading started (", while scanning a
+    // quoted scalar at line L column C"). Keep that: an unclosed quote or bracket is
+    // only noticed at the end of the file, and the line where it opened is the one to fix.
+    let (problem, context) = match full.split_once(", while ") {
+        Some((problem, context)) => (problem, Some(context)),
+        None => (full.as_str(), None),
+    };
+    let mut message = problem.to_owned();
     // serde_yaml appends " at line L column C"; the position is shown separately.
     if let Some(at) = message.find(" at line ") {
         message.truncate(at);
     }
+    let location = error.location().map(|location| {
+        let offset = location.index().min(text.len());
+        let found = text.get(offset..).and_then(|rest| rest.chars().next());
+        (location, offset, found)
+    });
+    if let Some((_, _, Some('\t'))) = location {
+        // libyaml only says the character "cannot start any token"; it is invisible.
+        message.push_str(": a tab, which YAML does not allow for indentation");
+    }
+    // A context without a position of its own ("while scanning for the next token") adds
+    // nothing the position does not say.
+    if let Some((what, position)) = context.and_then(|c| c.split_once(" at line ")) {
+        let position = position.replacen(" column ", ", column ", 1);
+        message.push_str(&format!(" (while {what} that starts at line {position})"));
+    }
     let mut error_out = ProfileError::new("", message)
         .with_hint("fix the YAML at this position; nothing after it could be checked");
-    if let Some(location) = error.location() {
-        let offset = location.index().min(text.len());
-        let len = text[offset..].chars().next().map_or(0, char::len_utf8);
+    if let Some((location, offset, found)) = location {
         error_out.location = Some(Location {
             offset,
-            len,
+            len: found.map_or(0, char::len_utf8),
             line: location.line(),
             column: location.column(),
         });
     }
     error_out
+}
+
+/// Points a duplicate-key error at the repeated key rather than at the start of its
+/// mapping, which is where serde_yaml reports it (the mapping is where it noticed).
+/// The source map records the last occurrence of a key, the one to remove or rename.
+fn relocate_duplicate_key(error: &mut ProfileError, map: &SourceMap) {
+    const DUPLICATE: &str = "duplicate entry with key ";
+    let Some(at) = error.message.find(DUPLICATE) else {
+        return;
+    };
+    let parent = error.message[..at].trim_end_matches(": ");
+    let key = error.message[at + DUPLICATE.len()..].trim_matches('"');
+    let path = if parent.is_empty() || parent == "." {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    };
+    if let Some(location) = map.key(&path) {
+        error.location = Some(location);
+    }
 }
 
 /// Gives every error without a position the position of its path's value.

@@ -5,6 +5,7 @@
 mod db_init;
 mod harness;
 mod network_eks;
+mod profiles_corpus;
 mod rds_ecr;
 mod render;
 mod support;

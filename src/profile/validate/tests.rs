@@ -364,6 +364,31 @@ fn duplicate_keys_are_a_syntax_error() {
 }
 
 #[test]
+fn a_duplicate_key_points_at_the_repeat_not_at_its_mapping() {
+    let all = errors("apiVersion: bpa-infra/v1\nname: a\nrds:\n  mode: x\n  other: y\n  mode: z\n");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        all[0].location.map(|l| (l.line, l.column)),
+        Some((6, 3)),
+        "{all:?}"
+    );
+    let all = errors("apiVersion: bpa-infra/v1\nname: a\nname: b\n");
+    assert_eq!(all[0].location.map(|l| l.line), Some(3), "{all:?}");
+}
+
+#[test]
+fn an_unclosed_quote_names_the_line_where_it_opened() {
+    let all = errors("apiVersion: bpa-infra/v1\nname: \"a\nregion: us-west-2\n");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(
+        all[0]
+            .message
+            .contains("quoted scalar that starts at line 2, column 7"),
+        "{all:?}"
+    );
+}
+
+#[test]
 fn empty_and_non_mapping_documents_are_explained() {
     let all = errors("");
     assert_eq!(all[0].message, "the profile is empty");

@@ -1,0 +1,216 @@
+//! The corpus of broken profiles in `tests/data/broken-profiles/`: `validate` refuses
+//! each one with exit code 65 and a message that names the offending field and its line,
+//! and never panics.
+//!
+//! Each file says what it must produce in its header:
+//!
+//! ```yaml
+//! # what is wrong, in words.
+//! # expect: rds.storage.size_gib line 19
+//! # expect-message: words the message must contain   (optional)
+//! ```
+//!
+//! `expect: PATH line N` asks for an error whose header reads `line N, column C: PATH: …`.
+//! A YAML syntax error has no field (`expect: - line N`): the error must name line N,
+//! where the problem is or where the construct it broke started. The files cover every
+//! section (top level, network, eks, rds, ecr, atlas, ingress, kie) and every stage:
+//! YAML syntax (`syntax-*`), types and shapes (`type-*`), unknown fields (`unknown-*`) and
+//! the rules of AWS, PostgreSQL and Kubernetes (`rule-*`).
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{bpa_infra, root};
+
+/// What one corpus file expects.
+#[derive(Debug)]
+struct Expectation {
+    /// The YAML path the error must name; `None` for a syntax error.
+    path: Option<String>,
+    line: usize,
+    message: Option<String>,
+}
+
+fn corpus() -> Vec<PathBuf> {
+    let dir = root().join("tests/data/broken-profiles");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("read {}: {err}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn expectation(file: &Path) -> Expectation {
+    let text = std::fs::read_to_string(file).expect("read a corpus file");
+    let header = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("# {key}: ")))
+            .map(str::trim)
+    };
+    let expect =
+        header("expect").unwrap_or_else(|| panic!("{} has no `# expect:` header", file.display()));
+    let (path, line) = expect
+        .rsplit_once(" line ")
+        .unwrap_or_else(|| panic!("{}: `# expect: PATH line N`", file.display()));
+    Expectation {
+        path: (path != "-").then(|| path.to_owned()),
+        line: line
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: bad line `{line}`", file.display())),
+        message: header("expect-message").map(str::to_owned),
+    }
+}
+
+/// The error headers of `validate`'s text output: the `× line L, column C: …` lines.
+fn error_headers(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("× "))
+        .filter(|line| line.starts_with("line "))
+        .collect()
+}
+
+/// Checks one file; returns what is wrong with the output, if anything.
+fn check(file: &Path) -> Result<(), String> {
+    let expected = expectation(file);
+    let output = bpa_infra()
+        .args(["validate", "--no-color", "-p"])
+        .arg(file)
+        .output()
+        .expect("run bpa-infra validate");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown = || format!("--- stdout\n{stdout}--- stderr\n{stderr}");
+    if stderr.contains("panicked") || stderr.contains("RUST_BACKTRACE") {
+        return Err(format!("it panicked\n{}", shown()));
+    }
+    if output.status.code() != Some(65) {
+        return Err(format!(
+            "exit code {:?}, not 65\n{}",
+            output.status.code(),
+            shown()
+        ));
+    }
+    let headers = error_headers(&stderr);
+    let named = headers.iter().any(|header| {
+        let right_place = match &expected.path {
+            Some(path) => {
+                header.starts_with(&format!("line {}, column ", expected.line))
+                    && header.contains(&format!(": {path}: "))
+            }
+            None => header.contains(&format!("line {}", expected.line)),
+        };
+        right_place
+            && expected
+                .message
+                .as_ref()
+                .is_none_or(|words| header.contains(words.as_str()))
+    });
+    if !named {
+        return Err(format!(
+            "no error names {} at line {}{}\n{}",
+            expected.path.as_deref().unwrap_or("(syntax)"),
+            expected.line,
+            expected
+                .message
+                .as_ref()
+                .map_or(String::new(), |m| format!(" saying `{m}`")),
+            shown()
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn every_broken_profile_exits_65_naming_its_field_and_line_without_panicking() {
+    let files = corpus();
+    assert!(
+        files.len() >= 30,
+        "the corpus should hold at least 30 profiles, found {}",
+        files.len()
+    );
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            check(file).err().map(|why| {
+                format!(
+                    "{}: {why}",
+                    file.file_name().unwrap_or_default().to_string_lossy()
+                )
+            })
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} broken profiles were not reported as expected:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn the_corpus_covers_every_stage_and_section() {
+    let files = corpus();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    for stage in ["syntax-", "type-", "unknown-", "rule-"] {
+        let count = names.iter().filter(|n| n.starts_with(stage)).count();
+        assert!(count >= 5, "only {count} `{stage}*` profiles: {names:?}");
+    }
+    let paths: Vec<String> = files.iter().filter_map(|f| expectation(f).path).collect();
+    for section in [
+        "apiVersion",
+        "name",
+        "tags",
+        "network",
+        "eks",
+        "rds",
+        "ecr",
+        "atlas",
+        "ingress",
+        "kie",
+    ] {
+        assert!(
+            paths
+                .iter()
+                .any(|p| p == section || p.starts_with(&format!("{section}."))),
+            "no broken profile is about `{section}`: {paths:?}"
+        );
+    }
+}
+
+#[test]
+fn the_json_output_gives_the_same_field_and_line() {
+    // The text check reads miette's rendering; the JSON document is what CI tools read.
+    for file in corpus() {
+        let expected = expectation(&file);
+        let Some(path) = expected.path else { continue };
+        let output = bpa_infra()
+            .args(["--output", "json", "validate", "-p"])
+            .arg(&file)
+            .output()
+            .expect("run bpa-infra validate");
+        assert_eq!(output.status.code(), Some(65), "{}", file.display());
+        let doc: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|err| panic!("{}: not JSON ({err})", file.display()));
+        let errors = doc["errors"].as_array().expect("errors");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["path"] == path.as_str()
+                    && e["line"].as_u64() == Some(expected.line as u64)),
+            "{}: no JSON error at {path} line {}: {errors:#?}",
+            file.display(),
+            expected.line
+        );
+    }
+}
