@@ -15,6 +15,12 @@ use serde_json::{Value, json};
 use crate::support::moto::{Moto, RecordedCall, xml_leaves, xml_text, xml_texts};
 use crate::support::write_profile;
 
+// A whole `down` reads the EKS addons of the stack, which moto lacks: it goes through
+// the stand-in the network and EKS tests use.
+#[allow(dead_code)]
+#[path = "network_eks/eks_stand_in.rs"]
+mod eks_stand_in;
+
 const ECR: &str = "AmazonEC2ContainerRegistry_V20150921";
 
 /// A profile whose database is protected and backed up for 7 days, as in the runbook.
@@ -54,8 +60,13 @@ fn profile(dir: &Path, storage: &str, rds_extra: &str) -> PathBuf {
 
 /// Runs `bpa-infra -p PROFILE ARGS...` against moto and returns (exit code, stdout, stderr).
 fn run(moto: &Moto, profile: &Path, args: &[&str]) -> (i32, String, String) {
+    run_via(moto, &moto.endpoint_url(), profile, args)
+}
+
+/// Like [`run`], with the binary pointed at `url` (a stand-in in front of moto).
+fn run_via(moto: &Moto, url: &str, profile: &Path, args: &[&str]) -> (i32, String, String) {
     let output = moto
-        .bpa_infra()
+        .bpa_infra_via(url)
         .arg("-p")
         .arg(profile)
         .args(args)
@@ -560,8 +571,9 @@ fn down_keeps_repositories_with_images_unless_forced_and_then_removes_everything
         }),
     );
 
+    let eks = eks_stand_in::EksStandIn::in_front_of(&moto);
     moto.start_recording();
-    let (code, stdout, stderr) = run(&moto, &path, &["down", "--yes"]);
+    let (code, stdout, stderr) = run_via(&moto, &eks.url(), &path, &["down", "--yes"]);
     assert_ne!(code, 0, "down must refuse\n{stdout}\n{stderr}");
     let text = format!("{stdout}\n{stderr}");
     assert!(text.contains("bpa/ui"), "{text}");
@@ -572,8 +584,9 @@ fn down_keeps_repositories_with_images_unless_forced_and_then_removes_everything
         "a refused down deletes nothing"
     );
 
-    let (code, stdout, stderr) = run(
+    let (code, stdout, stderr) = run_via(
         &moto,
+        &eks.url(),
         &path,
         &[
             "down",
