@@ -15,6 +15,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::moto::{Moto, RecordedCall, xml_text, xml_texts};
+use crate::support::proxy::{FaultConfig, FaultKind, FaultProxy};
 use crate::support::{root, write_profile};
 use eks_stand_in::EksStandIn;
 
@@ -71,11 +72,16 @@ ecr:
 /// stand-in and returns its stdout, failing the test with both outputs and moto's log
 /// when the exit code is not `code`.
 fn run(moto: &Moto, eks: &EksStandIn, profile: &Path, args: &[&str], code: i32) -> String {
+    run_at(moto, &eks.url(), profile, args, code)
+}
+
+/// Runs `bpa-infra` as [`run`] does, with `url` as the endpoint.
+fn run_at(moto: &Moto, url: &str, profile: &Path, args: &[&str], code: i32) -> String {
     let output = moto
-        .bpa_infra_via(&eks.url())
+        .bpa_infra_via(url)
         .arg("-p")
         .arg(profile)
-        .args(["--endpoint-url", &eks.url(), "--no-color"])
+        .args(["--endpoint-url", url, "--no-color"])
         // `up` checks the database passwords the profile names are set, whatever it does.
         .env("BPA_KONG_DB_PASSWORD", "kong-test-password")
         .args(args)
@@ -535,4 +541,99 @@ fn up_on_an_adopted_vpc_adds_the_pod_network_and_down_leaves_the_vpc_and_subnets
             "adopted subnet {id} is not tagged: {xml}"
         );
     }
+}
+
+/// The creates of the network, IAM and EKS components.
+const CREATES: [&str; 14] = [
+    "CreateVpc",
+    "AssociateVpcCidrBlock",
+    "CreateSubnet",
+    "CreateInternetGateway",
+    "AllocateAddress",
+    "CreateNatGateway",
+    "CreateRouteTable",
+    "CreateSecurityGroup",
+    "CreateLaunchTemplate",
+    "CreateRole",
+    "CreatePolicy",
+    "CreateCluster",
+    "CreateNodegroup",
+    "CreateAddon",
+];
+
+#[test]
+fn up_retries_throttling_5xx_and_lost_answers_without_making_anything_twice() {
+    // Random faults on every call that changes something, of every kind: throttling,
+    // 500, 503, a dropped connection, an answer lost after the call took effect. Then
+    // the answer of the first call of every create lost after it took effect.
+    let random = FaultConfig::seeded(11)
+        .probability(0.3)
+        .kinds(&FaultKind::ALL)
+        .max_consecutive_faults(2)
+        .only(|call| call.is_mutating());
+    let lost = FaultConfig::seeded(1)
+        .probability(1.0)
+        .kinds(&[FaultKind::DropAfterForward])
+        .max_consecutive_faults(1)
+        .only(|call| CREATES.contains(&call.operation.as_str()));
+    for (name, config) in [("random faults", random), ("lost create answers", lost)] {
+        up_under_faults(name, config);
+    }
+}
+
+fn up_under_faults(name: &str, config: FaultConfig) {
+    let moto = Moto::start();
+    let eks = EksStandIn::in_front_of(&moto);
+    let proxy = FaultProxy::start(&eks.url(), config);
+    let profile = example_profile();
+
+    run_at(
+        &moto,
+        &proxy.url(),
+        &profile,
+        &["up", "--yes", "--only", ONLY],
+        0,
+    );
+
+    let stats = proxy.stats();
+    assert!(
+        stats.faulted >= 10,
+        "{name}: too few faults to prove anything: {stats:?}"
+    );
+    // Exactly one of everything, tagged: no create was repeated into a duplicate.
+    let mut ec2: Vec<(String, &str)> = vec![
+        ("network.vpc".into(), "DescribeVpcs"),
+        (
+            "network.internet_gateway".into(),
+            "DescribeInternetGateways",
+        ),
+        ("network.nat_eip[us-west-2a]".into(), "DescribeAddresses"),
+        (
+            "network.nat_gateway[us-west-2a]".into(),
+            "DescribeNatGateways",
+        ),
+        ("network.route_table[public]".into(), "DescribeRouteTables"),
+        ("network.route_table[private]".into(), "DescribeRouteTables"),
+        ("eks.node_security_group".into(), "DescribeSecurityGroups"),
+        (
+            "eks.launch_template[node-1]".into(),
+            "DescribeLaunchTemplates",
+        ),
+    ];
+    for zone in ["us-west-2a", "us-west-2b", "us-west-2c"] {
+        for role in ["node", "pod", "public"] {
+            ec2.push((format!("network.subnet[{role}/{zone}]"), "DescribeSubnets"));
+        }
+    }
+    let ec2: Vec<(&str, &str)> = ec2.iter().map(|(a, k)| (a.as_str(), *k)).collect();
+    assert_ec2_tagged(&moto, "example", &ec2);
+    assert_iam_and_eks_tagged(&moto, &eks, "example", "example", &["node-1"]);
+    // And it is all there: a plan without faults shows no change.
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &["plan", "--only", ONLY, "--detailed-exitcode"],
+        0,
+    );
 }

@@ -22,7 +22,7 @@ use aws_sdk_ec2::types::{
 
 use super::support::{
     Backoff, Poll, client_token, client_token_of, done_if_absent, done_if_exists, failed,
-    ignore_order, known_str, order_like, poll, resume, strings, vanished,
+    ignore_order, known_str, order_like, own_or, poll, resume, strings, vanished,
 };
 use super::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
@@ -210,6 +210,22 @@ fn adopted_diff(desired: &Resource, live: &Live, what: &str) -> Vec<AttributeCha
             after.map_or_else(|| "unset".to_owned(), ToString::to_string),
         ))
     })
+}
+
+/// No SDK retry for one call: for creates that take no idempotency token (or whose
+/// token an implementation may not honour), where the SDK retrying after an answer was
+/// lost (the create done) would make a second resource. The executor retries the whole
+/// create instead, which finds the first one through [`resume`] before it creates
+/// anything.
+fn once() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default()
+        .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
+}
+
+/// Tells whether an "already associated" answer means an earlier attempt of the same
+/// association got through.
+fn already_associated(err: &ProviderError) -> bool {
+    err.code() == "Resource.AlreadyAssociated"
 }
 
 /// How many looks a wait takes at a resource EC2 does not list yet (its reads are
@@ -518,6 +534,8 @@ impl ResourceProvider for VpcProvider {
             .create_vpc()
             .cidr_block(known_str(desired.spec.get("cidr_block")).unwrap_or_default())
             .tag_specifications(tag_specification(ResourceType::Vpc, &desired.spec))
+            .customize()
+            .config_override(once())
             .send()
             .await
             .map_err(|e| sdk_error(address, "ec2:CreateVpc", e))?;
@@ -772,6 +790,8 @@ impl ResourceProvider for CidrAssociationProvider {
             .associate_vpc_cidr_block()
             .vpc_id(vpc_id)
             .cidr_block(known_str(desired.spec.get("cidr_block")).unwrap_or_default())
+            .customize()
+            .config_override(once())
             .send()
             .await
             .map_err(|e| sdk_error(address, "ec2:AssociateVpcCidrBlock", e))?;
@@ -998,6 +1018,8 @@ impl ResourceProvider for SubnetProvider {
             .cidr_block(known_str(spec.get("cidr_block")).unwrap_or_default())
             .availability_zone(known_str(spec.get("availability_zone")).unwrap_or_default())
             .tag_specifications(tag_specification(ResourceType::Subnet, spec))
+            .customize()
+            .config_override(once())
             .send()
             .await
             .map_err(|e| sdk_error(address, "ec2:CreateSubnet", e))?;
@@ -1157,8 +1179,15 @@ impl InternetGatewayProvider {
             .vpc_id(vpc_id)
             .send()
             .await
-            .map_err(|e| sdk_error(address, "ec2:AttachInternetGateway", e))?;
-        Ok(())
+            .map(|_| ())
+            .map_err(|e| sdk_error(address, "ec2:AttachInternetGateway", e))
+            .or_else(|err| {
+                if already_associated(&err) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            })
     }
 
     async fn detach(&self, address: &Address, id: &str, vpc_id: &str) -> Result<(), ProviderError> {
@@ -1232,6 +1261,8 @@ impl ResourceProvider for InternetGatewayProvider {
                 ResourceType::InternetGateway,
                 &desired.spec,
             ))
+            .customize()
+            .config_override(once())
             .send()
             .await
             .map_err(|e| sdk_error(address, "ec2:CreateInternetGateway", e))?;
@@ -1421,6 +1452,8 @@ impl ResourceProvider for ElasticIpProvider {
                 known_str(desired.spec.get("domain")).unwrap_or("vpc"),
             ))
             .tag_specifications(tag_specification(ResourceType::ElasticIp, &desired.spec))
+            .customize()
+            .config_override(once())
             .send()
             .await
             .map_err(|e| sdk_error(address, "ec2:AllocateAddress", e))?;
@@ -1622,7 +1655,19 @@ impl ResourceProvider for NatGatewayProvider {
             .tag_specifications(tag_specification(ResourceType::Natgateway, spec))
             .send()
             .await
-            .map_err(|e| sdk_error(address, "ec2:CreateNatGateway", e))?;
+            .map_err(|e| sdk_error(address, "ec2:CreateNatGateway", e));
+        let output = match output {
+            Ok(output) => output,
+            // The Elastic IP is taken: by our gateway when an earlier attempt made it and
+            // its answer was lost (past the token's lifetime, or not honoured).
+            Err(err) if already_associated(&err) => {
+                return match self.read(desired).await? {
+                    Some(live) if live.ownership == ObservedOwnership::Owned => Ok(live),
+                    _ => Err(err),
+                };
+            }
+            Err(err) => return Err(err),
+        };
         let nat = output.nat_gateway().ok_or_else(|| {
             failed(
                 address,
@@ -1927,7 +1972,15 @@ impl RouteTableProvider {
                         .subnet_id(subnet)
                         .send()
                         .await
-                        .map_err(|e| sdk_error(address, "ec2:AssociateRouteTable", e))?;
+                        .map(|_| ())
+                        .map_err(|e| sdk_error(address, "ec2:AssociateRouteTable", e))
+                        .or_else(|err| {
+                            if already_associated(&err) {
+                                Ok(())
+                            } else {
+                                Err(err)
+                            }
+                        })?;
                 }
             }
         }
@@ -2042,6 +2095,8 @@ impl ResourceProvider for RouteTableProvider {
             .vpc_id(known_str(spec.get("vpc_id")).unwrap_or_default())
             .client_token(client_token(desired))
             .tag_specifications(tag_specification(ResourceType::RouteTable, spec))
+            .customize()
+            .config_override(once())
             .send()
             .await
             .map_err(|e| sdk_error(address, "ec2:CreateRouteTable", e))?;
@@ -2427,6 +2482,8 @@ impl ResourceProvider for SecurityGroupProvider {
             .description(known_str(spec.get("description")).unwrap_or_default())
             .vpc_id(known_str(spec.get("vpc_id")).unwrap_or_default())
             .tag_specifications(tag_specification(ResourceType::SecurityGroup, spec))
+            .customize()
+            .config_override(once())
             .send()
             .await
             .map_err(|e| sdk_error(address, "ec2:CreateSecurityGroup", e))?;
@@ -2784,7 +2841,11 @@ impl ResourceProvider for LaunchTemplateProvider {
             ))
             .send()
             .await
-            .map_err(|e| sdk_error(address, "ec2:CreateLaunchTemplate", e))?;
+            .map_err(|e| sdk_error(address, "ec2:CreateLaunchTemplate", e));
+        let output = match output {
+            Ok(output) => output,
+            Err(err) => return own_or(self, desired, err).await,
+        };
         let id = output
             .launch_template()
             .and_then(|t| t.launch_template_id())

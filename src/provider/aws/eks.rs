@@ -20,8 +20,8 @@ use aws_sdk_eks::types::{
 };
 
 use super::support::{
-    Backoff, Poll, client_token, client_token_of, ignore_order, known_str, order_like, parse_json,
-    poll, strings, value_to_json,
+    Backoff, Poll, client_token, client_token_of, ignore_order, known_str, order_like, own_or,
+    parse_json, poll, strings, value_to_json,
 };
 use super::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
@@ -429,7 +429,11 @@ impl ResourceProvider for ClusterProvider {
             .client_request_token(client_token(desired))
             .send()
             .await
-            .map_err(|e| sdk_error(address, "eks:CreateCluster", e))?;
+            .map_err(|e| sdk_error(address, "eks:CreateCluster", e));
+        let output = match output {
+            Ok(output) => output,
+            Err(err) => return own_or(self, desired, err).await,
+        };
         let cluster = output.cluster().ok_or_else(|| {
             ProviderError::rejected(
                 address,
@@ -897,7 +901,11 @@ impl ResourceProvider for NodeGroupProvider {
             .client_request_token(client_token(desired))
             .send()
             .await
-            .map_err(|e| sdk_error(address, "eks:CreateNodegroup", e))?;
+            .map_err(|e| sdk_error(address, "eks:CreateNodegroup", e));
+        let output = match output {
+            Ok(output) => output,
+            Err(err) => return own_or(self, desired, err).await,
+        };
         let group = output.nodegroup().ok_or_else(|| {
             ProviderError::rejected(
                 address,
@@ -1269,7 +1277,11 @@ impl ResourceProvider for AddonProvider {
             .client_request_token(client_token(desired))
             .send()
             .await
-            .map_err(|e| sdk_error(address, "eks:CreateAddon", e))?;
+            .map_err(|e| sdk_error(address, "eks:CreateAddon", e));
+        let output = match output {
+            Ok(output) => output,
+            Err(err) => return own_or(self, desired, err).await,
+        };
         let addon = output.addon().ok_or_else(|| {
             ProviderError::rejected(address, "EmptyResponse", "CreateAddon returned no addon")
         })?;

@@ -326,14 +326,22 @@ impl ResourceProvider for RoleProvider {
             .cloned()
             .unwrap_or(Value::Null);
         let arns = policy_arns(address, &desired.spec)?;
-        self.client
+        let created = self
+            .client
             .create_role()
             .role_name(name)
             .assume_role_policy_document(value_to_json(address, "assume_role_policy", &trust)?)
             .set_tags(Some(iam_tags(address, &desired.spec)?))
             .send()
             .await
-            .map_err(|e| sdk_error(address, "iam:CreateRole", e))?;
+            .map_err(|e| sdk_error(address, "iam:CreateRole", e));
+        if let Err(err) = created {
+            // The SDK retried a create whose first answer was lost: the role is ours.
+            return match (err, resume(self, desired).await?) {
+                (ProviderError::AlreadyExists { .. }, Some(live)) => Ok(live),
+                (err, _) => Err(err),
+            };
+        }
         self.set_policies(address, name, &[], &arns).await?;
         self.reread(address, name, ObservedOwnership::Owned, &desired.spec)
             .await
@@ -675,7 +683,17 @@ impl ResourceProvider for PolicyProvider {
             .set_tags(Some(iam_tags(address, &desired.spec)?))
             .send()
             .await
-            .map_err(|e| sdk_error(address, "iam:CreatePolicy", e))?;
+            .map_err(|e| sdk_error(address, "iam:CreatePolicy", e));
+        let output = match output {
+            Ok(output) => output,
+            // The SDK retried a create whose first answer was lost: the policy is ours.
+            Err(err) => {
+                return match (err, resume(self, desired).await?) {
+                    (ProviderError::AlreadyExists { .. }, Some(live)) => Ok(live),
+                    (err, _) => Err(err),
+                };
+            }
+        };
         let arn = output
             .policy()
             .and_then(|p| p.arn())

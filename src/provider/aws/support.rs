@@ -217,6 +217,30 @@ where
     }
 }
 
+/// Turns the "already exists" (or "in use") answer to a create into the resource, when
+/// it is this profile's: an earlier attempt made it and its answer was lost (the SDK
+/// retried, or an emulator does not honour the idempotency token).
+pub(crate) async fn own_or<P>(
+    provider: &P,
+    desired: &Resource,
+    err: ProviderError,
+) -> Result<Live, ProviderError>
+where
+    P: ResourceProvider + ?Sized,
+{
+    if matches!(
+        err,
+        ProviderError::AlreadyExists { .. } | ProviderError::InUse { .. }
+    ) {
+        if let Some(live) = provider.read(desired).await? {
+            if live.ownership == ObservedOwnership::Owned {
+                return Ok(live);
+            }
+        }
+    }
+    Err(err)
+}
+
 /// Treats "already exists" as done: for calls that add something (a rule, a route)
 /// that an earlier attempt of the same change may have added already.
 pub(crate) fn done_if_exists(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
