@@ -2260,7 +2260,9 @@ fn permissions_of_group(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<P
 /// Groups permissions back into the spec's rule shape, in the spec's rule order where a
 /// rule matches, so an unchanged group reads back exactly as the spec wrote it.
 fn ingress_value(permissions: &BTreeSet<Permission>, hint: Option<&Value>) -> Value {
-    let mut rules: Vec<((String, i64, i64, String), Vec<String>)> = Vec::new();
+    // A rule: protocol, ports and description, and the CIDRs it lets in.
+    type RuleKey = (String, i64, i64, String);
+    let mut rules: Vec<(RuleKey, Vec<String>)> = Vec::new();
     for (protocol, from, to, cidr, description) in permissions {
         let key = (protocol.clone(), *from, *to, description.clone());
         match rules.iter_mut().find(|(k, _)| *k == key) {

@@ -878,7 +878,7 @@ impl ResourceProvider for NodeGroupProvider {
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
         let address = &desired.address;
         let spec = &desired.spec;
-        if spec.refs().first().is_some() {
+        if !spec.refs().is_empty() {
             return Err(ProviderError::rejected(
                 address,
                 "UnresolvedReference",

@@ -142,7 +142,7 @@ pub(crate) fn strings(value: Option<&Value>) -> Vec<String> {
 }
 
 /// Returns a spec string attribute when it is known (not a reference).
-pub(crate) fn known_str<'a>(value: Option<&'a Value>) -> Option<&'a str> {
+pub(crate) fn known_str(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str)
 }
 
