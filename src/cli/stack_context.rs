@@ -3,8 +3,11 @@
 
 use std::path::PathBuf;
 
-use bpa_infra::plan::{self, LiveState, Plan};
+use bpa_infra::aws::Aws;
+use bpa_infra::plan::{self, Action, LiveState, Plan};
 use bpa_infra::profile::{self, Profile};
+use bpa_infra::provider::aws::ProviderOptions;
+use bpa_infra::provider::aws::rds::Severity;
 use bpa_infra::provider::{Providers, RetryPolicy};
 use bpa_infra::stack::{self, Component, Stack};
 use clap::builder::TypedValueParser;
@@ -54,14 +57,64 @@ impl StackContext {
         })
     }
 
-    /// Connects to AWS and returns the providers of every resource kind.
+    /// Connects to AWS and returns the providers of every resource kind, with the
+    /// default options: safe teardown, no secret resolved (enough to read and plan).
     pub async fn providers(
         &self,
         global: &GlobalArgs,
         command: &str,
     ) -> Result<Providers, CliError> {
+        Ok(self
+            .connect(global, command, &ProviderOptions::default())
+            .await?
+            .1)
+    }
+
+    /// Connects to AWS and returns the connection and the providers of every resource
+    /// kind built with `options`, the Atlas ones included when the profile drives the
+    /// Atlas Admin API (see [`register_atlas`]).
+    pub async fn connect(
+        &self,
+        global: &GlobalArgs,
+        command: &str,
+        options: &ProviderOptions,
+    ) -> Result<(Aws, Providers), CliError> {
         let aws = live::connect(global, &self.profile, command).await?;
-        Ok(bpa_infra::provider::aws::providers(aws.sdk_config()))
+        let mut providers = bpa_infra::provider::aws::providers_with(aws.sdk_config(), options);
+        register_atlas(&mut providers, &self.profile, aws.sdk_config())?;
+        Ok((aws, providers))
+    }
+
+    /// Runs the RDS pre-flight checks (engine version exists, instance class orderable in
+    /// the profile's mode) for the databases `plan` would create, and logs what they find.
+    /// They warn rather than block: a check that cannot be made (missing permission)
+    /// must not stop a run, and AWS itself refuses what truly cannot be created.
+    pub async fn preflight(&self, aws: &Aws, plan: &Plan) {
+        let creating: Vec<_> = self
+            .scoped
+            .resources()
+            .iter()
+            .filter(|r| {
+                plan.change(&r.address)
+                    .is_some_and(|c| matches!(c.action, Action::Create | Action::Replace))
+            })
+            .cloned()
+            .collect();
+        match bpa_infra::provider::aws::rds::preflight(aws.sdk_config(), &creating).await {
+            Ok(findings) => {
+                for finding in findings {
+                    match finding.severity {
+                        Severity::Error => {
+                            tracing::error!("pre-flight: {}: {}", finding.address, finding.message)
+                        }
+                        Severity::Warning => {
+                            tracing::warn!("pre-flight: {}: {}", finding.address, finding.message)
+                        }
+                    }
+                }
+            }
+            Err(err) => tracing::warn!("pre-flight checks could not run: {err}"),
+        }
     }
 
     /// Reads the live state of `stack` (no mutating call).
@@ -79,4 +132,67 @@ impl StackContext {
     pub fn plan_apply(&self, live: &LiveState, providers: &Providers) -> Plan {
         plan::plan_apply(&self.scoped, live, providers)
     }
+}
+
+/// Service-account credentials for the Atlas Admin API (recommended).
+const ATLAS_CLIENT_ID: &str = "MONGODB_ATLAS_CLIENT_ID";
+const ATLAS_CLIENT_SECRET: &str = "MONGODB_ATLAS_CLIENT_SECRET";
+/// Legacy programmatic API key.
+const ATLAS_PUBLIC_KEY: &str = "MONGODB_ATLAS_PUBLIC_KEY";
+const ATLAS_PRIVATE_KEY: &str = "MONGODB_ATLAS_PRIVATE_KEY";
+/// Where the Atlas Admin API is, when not `https://cloud.mongodb.com` (a local fake in
+/// tests); not a command-line option, as nobody else needs it.
+const ATLAS_BASE_URL: &str = "BPA_INFRA_ATLAS_BASE_URL";
+
+/// Registers the Atlas providers when the profile names an Atlas project
+/// (`atlas.project_id`): with the credentials in the environment, or, without them,
+/// stand-ins that say what to set, so that commands not touching Atlas still work.
+fn register_atlas(
+    providers: &mut Providers,
+    profile: &Profile,
+    aws: &aws_config::SdkConfig,
+) -> Result<(), CliError> {
+    use bpa_infra::atlas::{AtlasClient, Credentials, DEFAULT_BASE_URL};
+    use bpa_infra::provider::atlas;
+
+    let uses_api = profile
+        .atlas
+        .as_ref()
+        .is_some_and(|a| matches!(a.target, bpa_infra::profile::AtlasTarget::Project { .. }));
+    if !uses_api {
+        return Ok(());
+    }
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let pair = |id: &str, secret: &str| match (var(id), var(secret)) {
+        (Some(id), Some(secret)) => Ok(Some((id, secret))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(format!("{id} is set but {secret} is not: set both")),
+        (None, Some(_)) => Err(format!("{secret} is set but {id} is not: set both")),
+    };
+    let credentials = match (
+        pair(ATLAS_CLIENT_ID, ATLAS_CLIENT_SECRET),
+        pair(ATLAS_PUBLIC_KEY, ATLAS_PRIVATE_KEY),
+    ) {
+        (Ok(Some((id, secret))), _) => Ok(Credentials::service_account(id, secret)),
+        (Ok(None), Ok(Some((public, private)))) => Ok(Credentials::api_key(public, private)),
+        (Err(problem), _) | (Ok(None), Err(problem)) => Err(problem),
+        (Ok(None), Ok(None)) => Err(format!(
+            "no Atlas credentials: set {ATLAS_CLIENT_ID} and {ATLAS_CLIENT_SECRET} (a service account with the Project Owner role), or {ATLAS_PUBLIC_KEY} and {ATLAS_PRIVATE_KEY} (an API key)"
+        )),
+    };
+    match credentials {
+        Ok(credentials) => {
+            let base_url = var(ATLAS_BASE_URL).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+            let client = AtlasClient::with_base_url(credentials, &base_url)
+                .map_err(|err| CliError::usage(format!("{ATLAS_BASE_URL}: {err}")))?;
+            atlas::register(providers, client, aws);
+        }
+        Err(problem) => atlas::register_unavailable(
+            providers,
+            format!(
+                "the profile sets atlas.project_id, so bpa-infra drives the Atlas Admin API: {problem}; or give atlas.endpoint_service_name instead and register the endpoint in the Atlas UI"
+            ),
+        ),
+    }
+    Ok(())
 }

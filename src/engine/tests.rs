@@ -100,7 +100,7 @@ async fn down(cloud: &Arc<FakeCloud>, stack: &Stack) -> (Plan, Summary) {
     let live = observe(stack, &providers, &RetryPolicy::default())
         .await
         .expect("reads succeed");
-    let plan = plan_destroy(stack, &live);
+    let plan = plan_destroy(stack, &live, &providers);
     let executor = Executor::new(providers, options());
     let summary = executor
         .apply(&plan, stack, &live, &NullReporter, &Cancellation::new())

@@ -309,6 +309,7 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
     }
 
     for leftover in live.leftovers() {
+        conflicts.extend(refusal(providers, leftover));
         changes.push(delete(leftover, Some("no longer in the profile")));
     }
     Plan {
@@ -322,11 +323,13 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
 
 /// Plans what `down` does: delete every resource this profile owns, dependents first.
 /// Adopted resources and resources owned by someone else are listed as no-ops.
-/// A resource with deletion protection on is a conflict: `down` respects it.
-pub fn plan_destroy(stack: &Stack, live: &LiveState) -> Plan {
+/// A resource its provider refuses to delete as things stand (deletion protection on,
+/// images in a repository) is a conflict: `down` respects it, and deletes nothing.
+pub fn plan_destroy(stack: &Stack, live: &LiveState, providers: &Providers) -> Plan {
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
     for leftover in live.leftovers() {
+        conflicts.extend(refusal(providers, leftover));
         changes.push(delete(leftover, Some("no longer in the profile")));
     }
     for resource in stack.resources().iter().rev() {
@@ -335,16 +338,7 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState) -> Plan {
         };
         match (&found.ownership, resource.ownership) {
             (ObservedOwnership::Owned, Ownership::Managed) => {
-                if found.attributes.get("deletion_protection") == Some(&Value::Bool(true)) {
-                    conflicts.push(Conflict {
-                        address: resource.address.clone(),
-                        kind: resource.kind,
-                        reason: format!(
-                            "{} {} has deletion protection on: set deletion_protection: false in the profile and run `up` first",
-                            resource.kind, found.id
-                        ),
-                    });
-                }
+                conflicts.extend(refusal(providers, found));
                 changes.push(delete(found, None));
             }
             (ObservedOwnership::Adopted, _) | (_, Ownership::Adopted) => {
@@ -377,6 +371,16 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState) -> Plan {
         changes,
         conflicts,
     }
+}
+
+/// Returns the conflict of deleting `live` when its provider refuses it.
+fn refusal(providers: &Providers, live: &Live) -> Option<Conflict> {
+    let reason = providers.get(live.kind)?.deletion_refusal(live)?;
+    Some(Conflict {
+        address: live.address.clone(),
+        kind: live.kind,
+        reason,
+    })
 }
 
 fn diff(providers: &Providers, desired: &Resource, live: &Live) -> Vec<AttributeChange> {

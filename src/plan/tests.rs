@@ -362,7 +362,8 @@ fn leftovers_are_deleted_and_adopted_ones_never() {
         BTreeMap::from([("ecr.repository[bpa/old]".to_owned(), Action::Delete)])
     );
 
-    let destroy = plan_destroy(&stack, &live);
+    let fake = crate::provider::fake::FakeCloud::new().providers();
+    let destroy = plan_destroy(&stack, &live, &fake);
     let deleted: Vec<String> = destroy
         .changes
         .iter()
@@ -382,7 +383,7 @@ fn leftovers_are_deleted_and_adopted_ones_never() {
             .any(|d| d.starts_with("network.vpc") || d.starts_with("network.subnet[node/"))
     );
     assert_eq!(
-        plan_destroy(&stack, &live)
+        plan_destroy(&stack, &live, &fake)
             .change(&a("network.vpc"))
             .unwrap()
             .reason
@@ -455,6 +456,7 @@ fn destroy_plan_snapshot() {
     let plan = plan_destroy(
         &stack.with_dependents(&[Component::Atlas, Component::Rds]),
         &live,
+        &crate::provider::fake::FakeCloud::new().providers(),
     );
     insta::assert_snapshot!(
         "prod_destroy_rds_atlas_text",

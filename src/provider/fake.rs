@@ -612,6 +612,16 @@ impl FakeProvider {
 
 #[async_trait]
 impl ResourceProvider for FakeProvider {
+    /// Refuses, like RDS, to delete what has deletion protection on.
+    fn deletion_refusal(&self, live: &Live) -> Option<String> {
+        (live.attributes.get("deletion_protection") == Some(&Value::Bool(true))).then(|| {
+            format!(
+                "{} {} has deletion protection on: set deletion_protection: false in the profile and run `up` first",
+                live.kind, live.id
+            )
+        })
+    }
+
     async fn read(&self, desired: &Resource) -> Result<Option<Live>, ProviderError> {
         self.cloud
             .instant(Op::Read, &desired.address, |state, now| {

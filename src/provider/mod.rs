@@ -6,6 +6,7 @@
 //! SDK type, so the planner and the executor work the same against AWS, Atlas or the
 //! strict in-memory [`fake`].
 
+pub mod atlas;
 pub mod aws;
 pub mod fake;
 mod retry;
@@ -275,6 +276,15 @@ pub trait ResourceProvider: Send + Sync {
     async fn wait_deleted(&self, live: &Live) -> Result<(), ProviderError> {
         let _ = live;
         Ok(())
+    }
+
+    /// Tells why `down` must not delete `live` as things stand — a protected database,
+    /// a repository still holding images — judged from what was read; `None` when it
+    /// may. `plan_destroy` turns every refusal into a conflict, so a destroy is refused
+    /// as a whole before anything is deleted, rather than stopping halfway.
+    fn deletion_refusal(&self, live: &Live) -> Option<String> {
+        let _ = live;
+        None
     }
 
     /// Compares the desired spec (references to known outputs resolved) with `live` and

@@ -3,11 +3,13 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bpa_infra::engine::{Cancellation, Executor, ExecutorOptions, Summary};
 use bpa_infra::plan::{self, Plan};
 use bpa_infra::profile::{MasterPassword, check_master_password};
-use bpa_infra::stack::Component;
+use bpa_infra::provider::aws::{FinalSnapshot, FinalSnapshots, ProviderOptions, TeardownOptions};
+use bpa_infra::stack::{Component, SecretRef};
 use clap::Args;
 
 use super::plan::{error_chain, print_plan};
@@ -24,11 +26,20 @@ pub struct UpArgs {
     pub plan: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DownArgs {
     /// Destroy only these components and what depends on them
     #[arg(long, value_delimiter = ',', value_parser = component_parser(), value_name = "COMPONENTS")]
     pub only: Vec<Component>,
+    /// Turn off the database's deletion protection, then delete it
+    #[arg(long)]
+    pub disable_deletion_protection: bool,
+    /// Delete the database without taking a final snapshot
+    #[arg(long)]
+    pub skip_final_snapshot: bool,
+    /// Delete ECR repositories together with the images they hold
+    #[arg(long)]
+    pub force_delete_images: bool,
 }
 
 /// Runs `up`.
@@ -41,10 +52,15 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
         .as_ref()
         .map(|path| Plan::load(path).map_err(|err| CliError::failure(error_chain(&err))))
         .transpose()?;
+    let options = ProviderOptions {
+        secrets: Arc::new(env_secret),
+        ..ProviderOptions::default()
+    };
     live::runtime()?.block_on(async {
-        let providers = context.providers(global, "plan").await?;
+        let (aws, providers) = context.connect(global, "plan", &options).await?;
         let live = context.observe(&context.scoped, &providers).await?;
         let plan = context.plan_apply(&live, &providers);
+        context.preflight(&aws, &plan).await;
         if let Some(saved) = &saved {
             refuse_if_moved(saved, &plan)?;
         }
@@ -56,7 +72,11 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
             )));
         }
         if !plan.has_changes() {
-            return report_no_changes(global, &plan, "No changes: the cloud matches the profile.");
+            let result =
+                report_no_changes(global, &plan, "No changes: the cloud matches the profile.");
+            let vpc_endpoint = live.get(&bpa_infra::provider::atlas::vpc_endpoint_address());
+            print_atlas_next_step(global, &context, vpc_endpoint.map(|l| &l.outputs));
+            return result;
         }
         if saved.is_none() {
             print_plan(global, &plan);
@@ -67,8 +87,36 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
             None,
         )?;
         let summary = execute(global, providers, &plan, &context.scoped, &live).await?;
-        finish(global, &summary)
+        let result = finish(global, &summary);
+        let vpc_endpoint = summary
+            .outputs
+            .get(&bpa_infra::provider::atlas::vpc_endpoint_address());
+        print_atlas_next_step(global, &context, vpc_endpoint);
+        result
     })
+}
+
+/// Shows what is left to do in the Atlas UI when the profile names the endpoint
+/// service (no Atlas API call is made) and Atlas may not know the VPC endpoint yet: on
+/// stdout after the summary, or as a JSON line on stderr with `--output json` (stdout
+/// keeps its one document).
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn print_atlas_next_step(
+    global: &GlobalArgs,
+    context: &StackContext,
+    vpc_endpoint: Option<&std::collections::BTreeMap<String, bpa_infra::stack::Value>>,
+) {
+    let Some(step) = bpa_infra::provider::atlas::manual_next_step(&context.profile, vpc_endpoint)
+    else {
+        return;
+    };
+    match global.output {
+        OutputFormat::Text => println!("\nNext step: {step}"),
+        OutputFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({"format_version": 1, "event": "next_step", "address": "atlas.vpc_endpoint", "text": step})
+        ),
+    }
 }
 
 /// Runs `down`.
@@ -80,10 +128,21 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
     } else {
         context.full.with_dependents(&args.only)
     };
+    let teardown = TeardownOptions {
+        disable_deletion_protection: args.disable_deletion_protection,
+        skip_final_snapshot: args.skip_final_snapshot,
+        force_delete_images: args.force_delete_images,
+        final_snapshots: FinalSnapshots::default(),
+    };
+    let snapshots = teardown.final_snapshots.clone();
+    let options = ProviderOptions {
+        teardown,
+        ..ProviderOptions::default()
+    };
     live::runtime()?.block_on(async {
-        let providers = context.providers(global, "plan").await?;
+        let (_, providers) = context.connect(global, "plan", &options).await?;
         let live = context.observe(&stack, &providers).await?;
-        let plan = plan::plan_destroy(&stack, &live);
+        let plan = plan::plan_destroy(&stack, &live, &providers);
         print_plan(global, &plan);
         if !plan.is_applicable() {
             return Err(CliError::failure(format!(
@@ -103,8 +162,37 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
             Some(&plan.profile),
         )?;
         let summary = execute(global, providers, &plan, &stack, &live).await?;
+        report_snapshots(global, &snapshots.taken());
         finish(global, &summary)
     })
+}
+
+/// Resolves `env:NAME` secret references from the environment, at the moment a provider
+/// needs the value (the core never reads the environment itself).
+fn env_secret(reference: &SecretRef) -> Option<String> {
+    match reference.parts() {
+        ("env", name) => std::env::var(name).ok().filter(|v| !v.is_empty()),
+        _ => None,
+    }
+}
+
+/// Says which final DB snapshots `down` asked for: the way back after a mistake.
+#[allow(clippy::print_stdout)]
+fn report_snapshots(global: &GlobalArgs, snapshots: &[FinalSnapshot]) {
+    for s in snapshots {
+        match global.output {
+            // stdout holds one JSON document (the summary): the snapshot goes to the log.
+            OutputFormat::Json => tracing::warn!(
+                address = %s.address, db = %s.db_identifier, snapshot = %s.snapshot_identifier, "final snapshot taken"
+            ),
+            OutputFormat::Text => {
+                println!(
+                    "Final snapshot of {} ({}): {}",
+                    s.address, s.db_identifier, s.snapshot_identifier
+                );
+            }
+        }
+    }
 }
 
 /// Refuses `up` when a variable holding a password is unset, or holds a password AWS

@@ -65,6 +65,7 @@ fn component(
             global,
             &apply::DownArgs {
                 only: scoped(&args.only),
+                ..args.clone()
             },
         ),
     }

@@ -33,9 +33,11 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
         plan::plan_offline(&context.scoped)
     } else {
         live::runtime()?.block_on(async {
-            let providers = context.providers(global, "plan").await?;
+            let (aws, providers) = context.connect(global, "plan", &Default::default()).await?;
             let live = context.observe(&context.scoped, &providers).await?;
-            Ok::<Plan, CliError>(context.plan_apply(&live, &providers))
+            let plan = context.plan_apply(&live, &providers);
+            context.preflight(&aws, &plan).await;
+            Ok::<Plan, CliError>(plan)
         })?
     };
     if let Some(path) = &args.out {

@@ -222,6 +222,10 @@ impl EcrProvider {
 
 #[async_trait]
 impl ResourceProvider for EcrProvider {
+    fn deletion_refusal(&self, live: &Live) -> Option<String> {
+        deletion_refusal(live, &self.teardown).map(|err| err.to_string())
+    }
+
     async fn read(&self, desired: &Resource) -> Result<Option<Live>, ProviderError> {
         let address = &desired.address;
         let name = desired

@@ -1436,6 +1436,10 @@ impl ModifyDatabase {
 
 #[async_trait]
 impl ResourceProvider for RdsProvider {
+    fn deletion_refusal(&self, live: &Live) -> Option<String> {
+        deletion_refusal(live, self.teardown()).map(|err| err.to_string())
+    }
+
     async fn read(&self, desired: &Resource) -> Result<Option<Live>, ProviderError> {
         let address = &desired.address;
         let Some(name) = desired.spec.name() else {
