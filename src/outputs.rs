@@ -2,8 +2,7 @@
 //! the live resources the providers read (their `outputs`), so that nothing here talks
 //! to a cloud.
 //!
-//! This module has the network, IAM and EKS entries; other components add theirs to
-//! [`collect`] the same way.
+//! Every component's entries are here, so the names stay consistent across them.
 
 use std::collections::BTreeMap;
 
@@ -70,6 +69,42 @@ pub fn collect(lives: &[Live]) -> BTreeMap<String, Value> {
                         .insert(group.to_owned(), arn);
                 }
             }
+            (Component::Atlas, "vpc_endpoint", None) => {
+                put("atlas_vpc_endpoint_id", output("id"));
+                put("atlas_vpc_endpoint_state", output("state"));
+                put("atlas_vpc_endpoint_dns_name", output("dns_name"));
+                put("atlas_vpc_endpoint_dns_names", output("dns_names"));
+            }
+            (Component::Atlas, "endpoint_service", None) => {
+                put("atlas_endpoint_service_id", output("id"));
+                put("atlas_endpoint_service_name", output("service_name"));
+            }
+            (Component::Atlas, "endpoint", None) => {
+                put("atlas_connection_status", output("connection_status"));
+                put(
+                    "atlas_private_connection_string",
+                    output("private_connection_string"),
+                );
+                put(
+                    "atlas_private_connection_strings",
+                    output("private_connection_strings"),
+                );
+            }
+            (Component::Rds, "cluster" | "instance", None) => {
+                put("db_identifier", Some(Value::from(live.id.as_str())));
+                put("db_writer_endpoint", output("endpoint"));
+                put("db_reader_endpoint", output("reader_endpoint"));
+                put("db_port", output("port"));
+                put("db_master_secret_arn", output("master_user_secret_arn"));
+            }
+            (Component::Ecr, "repository", Some(repository)) => {
+                if let Some(uri) = output("repository_uri") {
+                    keyed
+                        .entry("repository_uris")
+                        .or_default()
+                        .insert(repository.to_owned(), uri);
+                }
+            }
             (Component::Eks, "addon", Some(addon)) => {
                 if let Some(version) = output("addon_version") {
                     keyed
@@ -106,6 +141,95 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn names_database_and_repository_outputs() {
+        let lives = vec![
+            live(
+                "rds.cluster",
+                ResourceKind::DbCluster,
+                &[
+                    ("endpoint", "prod-bpa.cluster-x.us-west-2.rds.amazonaws.com"),
+                    (
+                        "reader_endpoint",
+                        "prod-bpa.cluster-ro-x.us-west-2.rds.amazonaws.com",
+                    ),
+                    (
+                        "master_user_secret_arn",
+                        "arn:aws:secretsmanager:us-west-2:1:secret:rds",
+                    ),
+                ],
+            ),
+            live(
+                "ecr.repository[bpa/ui]",
+                ResourceKind::EcrRepository,
+                &[("repository_uri", "1.dkr.ecr/bpa/ui")],
+            ),
+            live(
+                "ecr.repository[bpa/bpm]",
+                ResourceKind::EcrRepository,
+                &[("repository_uri", "1.dkr.ecr/bpa/bpm")],
+            ),
+        ];
+        let outputs = collect(&lives);
+        assert_eq!(
+            outputs["db_writer_endpoint"],
+            Value::from("prod-bpa.cluster-x.us-west-2.rds.amazonaws.com")
+        );
+        assert_eq!(
+            outputs["db_reader_endpoint"],
+            Value::from("prod-bpa.cluster-ro-x.us-west-2.rds.amazonaws.com")
+        );
+        assert_eq!(
+            outputs["db_master_secret_arn"],
+            Value::from("arn:aws:secretsmanager:us-west-2:1:secret:rds")
+        );
+        assert_eq!(outputs["db_identifier"], Value::from("x"));
+        let uris = outputs["repository_uris"].as_map().unwrap();
+        assert_eq!(uris.len(), 2);
+        assert_eq!(uris["bpa/ui"], Value::from("1.dkr.ecr/bpa/ui"));
+    }
+
+    #[test]
+    fn names_atlas_outputs() {
+        let lives = vec![
+            live(
+                "atlas.vpc_endpoint",
+                ResourceKind::VpcEndpoint,
+                &[
+                    ("id", "vpce-0abc"),
+                    ("state", "available"),
+                    (
+                        "dns_name",
+                        "vpce-0abc-1.vpce-svc-0123.us-west-2.vpce.amazonaws.com",
+                    ),
+                    ("atlas_next_step", "register it"),
+                ],
+            ),
+            live(
+                "atlas.endpoint",
+                ResourceKind::AtlasEndpoint,
+                &[
+                    ("connection_status", "AVAILABLE"),
+                    (
+                        "private_connection_string",
+                        "mongodb+srv://bpa-pl-0.abcde.mongodb.net",
+                    ),
+                ],
+            ),
+        ];
+        let json = serde_json::to_value(collect(&lives)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "atlas_connection_status": "AVAILABLE",
+                "atlas_private_connection_string": "mongodb+srv://bpa-pl-0.abcde.mongodb.net",
+                "atlas_vpc_endpoint_dns_name": "vpce-0abc-1.vpce-svc-0123.us-west-2.vpce.amazonaws.com",
+                "atlas_vpc_endpoint_id": "vpce-0abc",
+                "atlas_vpc_endpoint_state": "available"
+            })
+        );
     }
 
     #[test]
@@ -155,6 +279,8 @@ mod tests {
                 "cluster_endpoint": "https://x.eks.amazonaws.com",
                 "cluster_name": "example",
                 "cluster_security_group_id": "sg-1",
+                "db_identifier": "x",
+                "db_writer_endpoint": "db",
                 "nat_public_ips": {"us-west-2a": "52.1.2.3"},
                 "node_role_arn": "arn:aws:iam::1:role/example-eks-node",
                 "node_subnet_ids": {"us-west-2a": "subnet-a"},

@@ -94,6 +94,10 @@ pub enum Command {
     Down(commands::apply::DownArgs),
     /// Show what exists, its state, who owns it, and how it drifted from the profile
     Status,
+    /// Print endpoints and identifiers: cluster endpoint, DB endpoints, secret ARN, repository URIs, Atlas endpoint
+    Outputs,
+    /// Print a kubeconfig for the EKS cluster, or merge it into yours with --write
+    Kubeconfig(commands::kubeconfig::KubeconfigArgs),
     /// Plan, apply or destroy the EKS cluster (and what it depends on)
     Eks {
         #[command(subcommand)]

@@ -3,6 +3,8 @@
 pub mod apply;
 mod completions;
 pub mod db;
+pub mod kubeconfig;
+mod outputs;
 pub mod plan;
 pub mod render;
 mod schema;
@@ -23,6 +25,8 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
         Command::Up(args) => apply::up(&cli.global, args),
         Command::Down(args) => apply::down(&cli.global, args),
         Command::Status => status::exec(&cli.global),
+        Command::Outputs => outputs::exec(&cli.global),
+        Command::Kubeconfig(args) => kubeconfig::exec(&cli.global, args),
         Command::Eks { action } => component(&cli.global, Component::Eks, action),
         Command::Rds { action } => component(&cli.global, Component::Rds, action),
         Command::Ecr { action } => component(&cli.global, Component::Ecr, action),

@@ -19,8 +19,11 @@ mod iam;
 mod options;
 pub mod rds;
 mod support;
+mod vpc_endpoint;
 
 pub use eks::{ClusterAccess, cluster_access};
+// For the Atlas providers, which decide ownership from the VPC endpoint's tags.
+pub(crate) use vpc_endpoint::{EndpointFacts, EndpointLookup, NEXT_STEP};
 
 pub use options::{FinalSnapshot, FinalSnapshots, ProviderOptions, SecretLookup, TeardownOptions};
 
@@ -40,6 +43,7 @@ pub fn providers_with(config: &aws_config::SdkConfig, options: &ProviderOptions)
     ec2::register(&mut providers, config);
     iam::register(&mut providers, config);
     eks::register(&mut providers, config);
+    vpc_endpoint::register(&mut providers, config);
     providers
 }
 
@@ -85,12 +89,16 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let code = err.code().unwrap_or_default().to_owned();
-    let message = format!(
-        "{operation}: {}",
-        err.message()
-            .map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned)
-    );
     let status = err.raw_response().map(|r| r.status().as_u16());
+    // The service's own message when it gave one. Otherwise a short line: the SDK's full
+    // context of an unparseable answer holds the whole raw response, which belongs in a
+    // debug log (the error's source), not in the summary of a run.
+    let detail = match (err.message(), status) {
+        (Some(message), _) => message.to_owned(),
+        (None, Some(status)) => format!("HTTP {status} answer without an AWS error code"),
+        (None, None) => DisplayErrorContext(&err).to_string(),
+    };
+    let message = format!("{operation}: {detail}");
     let address = address.clone();
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ProviderError::Connection {
