@@ -637,3 +637,84 @@ fn up_under_faults(name: &str, config: FaultConfig) {
         0,
     );
 }
+
+#[test]
+fn a_changed_profile_is_applied_in_place() {
+    let moto = Moto::start();
+    let eks = EksStandIn::in_front_of(&moto);
+    run(
+        &moto,
+        &eks,
+        &example_profile(),
+        &["up", "--yes", "--only", ONLY],
+        0,
+    );
+
+    // More sources on the node ports and a bigger node group. Not the launch template
+    // nor the tags: moving a node group to a new template version (UpdateNodegroupVersion)
+    // and tagging a node group are what moto lacks; mocked tests in
+    // src/provider/aws/eks.rs cover the first.
+    let text = std::fs::read_to_string(example_profile()).unwrap();
+    let changed = text
+        .replacen(
+            "  version: \"1.35\"\n",
+            "  version: \"1.35\"\n  node_ingress_cidrs: [10.20.0.0/16, 10.100.0.0/16]\n",
+            1,
+        )
+        .replacen(
+            "      data_dirs:",
+            "      size: { min: 1, desired: 2, max: 3 }\n      data_dirs:",
+            1,
+        );
+    assert_ne!(
+        changed, text,
+        "the example profile changed shape: update this test"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write_profile(dir.path(), "example.yaml", &changed);
+
+    let plan = run(
+        &moto,
+        &eks,
+        &profile,
+        &["plan", "--only", ONLY, "--detailed-exitcode"],
+        2,
+    );
+    for updated in ["eks.node_security_group", "eks.nodegroup[node-1]"] {
+        assert!(
+            plan.contains(&format!("~ {updated} ")),
+            "{updated} is not updated in place:\n{plan}"
+        );
+    }
+    assert!(
+        !plan.contains("-/+ ") && !plan.contains("\n  - "),
+        "nothing is replaced or deleted:\n{plan}"
+    );
+
+    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &["plan", "--only", ONLY, "--detailed-exitcode"],
+        0,
+    );
+
+    let group = moto.rest_json("eks", "GET", "/clusters/example/node-groups/node-1", None);
+    assert_eq!(
+        group["nodegroup"]["scalingConfig"]["desiredSize"], 2,
+        "{group}"
+    );
+    assert_eq!(group["nodegroup"]["scalingConfig"]["maxSize"], 3, "{group}");
+    let groups = moto.ec2(
+        "DescribeSecurityGroups",
+        &[
+            ("Filter.1.Name", "group-name"),
+            ("Filter.1.Value.1", "example-eks-nodes"),
+        ],
+    );
+    assert!(
+        xml_texts(&groups, "cidrIp").contains(&"10.100.0.0/16".to_owned()),
+        "{groups}"
+    );
+}

@@ -1700,6 +1700,221 @@ mod tests {
         );
     }
 
+    /// The node group of the example stack, references resolved, and its live form on
+    /// launch template version 1, scaled to three nodes, with a label the spec dropped.
+    fn node_group_and_live() -> (Resource, Live) {
+        let mut desired = resource("eks.nodegroup[node-1]");
+        desired.spec = desired.spec.resolve(&|r| {
+            Some(Value::from(match r.output.as_str() {
+                "latest_version" => "2",
+                "id" => "lt-1",
+                _ => "arn:aws:iam::123456789012:role/example-eks-node",
+            }))
+        });
+        let mut attributes = desired.spec.clone();
+        attributes.insert(
+            "launch_template",
+            Value::Map(
+                [
+                    ("id".to_owned(), Value::from("lt-1")),
+                    ("version".to_owned(), Value::from("1")),
+                ]
+                .into(),
+            ),
+        );
+        attributes.insert(
+            "scaling",
+            Value::Map(
+                [
+                    ("min_size".to_owned(), Value::Int(1)),
+                    ("desired_size".to_owned(), Value::Int(3)),
+                    ("max_size".to_owned(), Value::Int(1)),
+                ]
+                .into(),
+            ),
+        );
+        attributes.insert(
+            "labels",
+            Value::Map(
+                [
+                    ("name".to_owned(), Value::from("node-1")),
+                    ("old".to_owned(), Value::from("x")),
+                ]
+                .into(),
+            ),
+        );
+        let live = Live {
+            address: desired.address.clone(),
+            kind: ResourceKind::NodeGroup,
+            id: "node-1".into(),
+            ownership: ObservedOwnership::Owned,
+            status: Status::Ready,
+            attributes,
+            outputs: [(
+                "arn".to_owned(),
+                Value::from("arn:aws:eks:us-west-2:123456789012:nodegroup/example/node-1/1"),
+            )]
+            .into(),
+        };
+        (desired, live)
+    }
+
+    fn nodegroup_output(
+        version: &str,
+    ) -> aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput {
+        aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput::builder()
+            .nodegroup(
+                aws_sdk_eks::types::Nodegroup::builder()
+                    .nodegroup_name("node-1")
+                    .cluster_name(CLUSTER)
+                    .status(NodegroupStatus::Active)
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .id("lt-1")
+                            .version(version)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+
+    fn update(id: &str, status: UpdateStatus) -> aws_sdk_eks::types::Update {
+        aws_sdk_eks::types::Update::builder()
+            .id(id)
+            .status(status)
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_group_moves_to_the_new_launch_template_version_after_its_config() {
+        use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+        use aws_sdk_eks::operation::update_nodegroup_config::UpdateNodegroupConfigOutput;
+        use aws_sdk_eks::operation::update_nodegroup_version::UpdateNodegroupVersionOutput;
+
+        let (desired, live) = node_group_and_live();
+        let config = mock!(Client::update_nodegroup_config)
+            .match_requests(|r| {
+                let labels = r.labels().unwrap();
+                r.scaling_config().and_then(|s| s.desired_size()) == Some(1)
+                    && labels.remove_labels() == ["old".to_owned()]
+                    && labels
+                        .add_or_update_labels()
+                        .and_then(|l| l.get("name"))
+                        .map(String::as_str)
+                        == Some("node-1")
+            })
+            .then_output(|| {
+                UpdateNodegroupConfigOutput::builder()
+                    .update(update("u-config", UpdateStatus::InProgress))
+                    .build()
+            });
+        let version = mock!(Client::update_nodegroup_version)
+            .match_requests(|r| r.launch_template().and_then(|t| t.version()) == Some("2"))
+            .then_output(|| {
+                UpdateNodegroupVersionOutput::builder()
+                    .update(update("u-version", UpdateStatus::InProgress))
+                    .build()
+            });
+        let describe_update = mock!(Client::describe_update)
+            .sequence()
+            .output(|| {
+                DescribeUpdateOutput::builder()
+                    .update(update("u", UpdateStatus::InProgress))
+                    .build()
+            })
+            .output(|| {
+                DescribeUpdateOutput::builder()
+                    .update(update("u", UpdateStatus::Successful))
+                    .build()
+            })
+            .repeatedly()
+            .build();
+        let describe = mock!(Client::describe_nodegroup).then_output(|| nodegroup_output("2"));
+        let provider = NodeGroupProvider {
+            client: client(&[&config, &version, &describe_update, &describe]),
+        };
+
+        let changes = provider.diff(&desired, &live);
+        let changed: Vec<&str> = changes.iter().map(|c| c.attribute.as_str()).collect();
+        assert_eq!(changed, ["labels", "launch_template", "scaling"]);
+        assert!(
+            changes
+                .iter()
+                .all(|c| c.class == crate::provider::ChangeClass::InPlace),
+            "{changes:?}"
+        );
+        let updated = provider.update(&desired, &live, &changes).await.unwrap();
+        assert_eq!(config.num_calls(), 1);
+        assert_eq!(version.num_calls(), 1);
+        assert!(
+            describe_update.num_calls() >= 3,
+            "each update is waited for"
+        );
+        assert_eq!(
+            updated
+                .attributes
+                .get("launch_template")
+                .and_then(Value::as_map)
+                .and_then(|m| m.get("version")),
+            Some(&Value::from("2"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_node_group_update_is_an_error_with_eks_code() {
+        use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+        use aws_sdk_eks::operation::update_nodegroup_version::UpdateNodegroupVersionOutput;
+        use aws_sdk_eks::types::{ErrorCode, ErrorDetail};
+
+        let (desired, mut live) = node_group_and_live();
+        live.attributes = desired.spec.clone().with(
+            "launch_template",
+            Value::Map(
+                [
+                    ("id".to_owned(), Value::from("lt-1")),
+                    ("version".to_owned(), Value::from("1")),
+                ]
+                .into(),
+            ),
+        );
+        let version = mock!(Client::update_nodegroup_version).then_output(|| {
+            UpdateNodegroupVersionOutput::builder()
+                .update(update("u-version", UpdateStatus::InProgress))
+                .build()
+        });
+        let describe_update = mock!(Client::describe_update).then_output(|| {
+            let failed = aws_sdk_eks::types::Update::builder()
+                .id("u-version")
+                .status(UpdateStatus::Failed)
+                .errors(
+                    ErrorDetail::builder()
+                        .error_code(ErrorCode::PodEvictionFailure)
+                        .error_message("Reached max retries while trying to evict pods from nodes in node group node-1")
+                        .build(),
+                )
+                .build();
+            DescribeUpdateOutput::builder().update(failed).build()
+        });
+        let provider = NodeGroupProvider {
+            client: client(&[&version, &describe_update]),
+        };
+        let changes = provider.diff(&desired, &live);
+        let err = provider
+            .update(&desired, &live, &changes)
+            .await
+            .unwrap_err();
+        assert!(!err.retryable());
+        assert_eq!(err.code(), "PodEvictionFailure");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(
+                "eks.nodegroup[node-1]: rejected (PodEvictionFailure): EKS update u-version Failed"
+            ),
+            "{message}"
+        );
+    }
+
     #[test]
     fn a_version_jump_of_more_than_one_minor_is_refused() {
         let desired = resource("eks.cluster");

@@ -3,7 +3,8 @@
 //! cluster (moto reports none, and launch templates need it).
 //!
 //! Everything else goes to moto untouched. Addons live here in memory and, like moto's
-//! clusters, are ACTIVE at once. When a cluster is created, the stand-in makes a security
+//! clusters, are ACTIVE at once; updates (which moto applies at once but cannot
+//! describe) are reported done. When a cluster is created, the stand-in makes a security
 //! group in its VPC in moto, as EKS does, reports its id as the cluster's
 //! `clusterSecurityGroupId`, and deletes it with the cluster. The stand-in's own calls to
 //! moto carry the test-support User-Agent, so moto's recorder shows them as the harness's.
@@ -191,16 +192,33 @@ fn answer(request: &Request, state: &Mutex<State>) -> Response {
             lock(state).calls.push(format!("{method} {path}"));
             addon_call(request, state, cluster, rest)
         }
-        ("GET", ["clusters", _, "updates", _])
-            if request.query().is_some_and(|q| q.contains("addonName=")) =>
-        {
-            // Addon updates finish at once here.
-            let id = parts[3];
-            json_response(
-                200,
-                &json!({ "update": { "id": id, "status": "Successful", "type": "AddonUpdate" } }),
-                None,
-            )
+        // moto applies cluster and node group updates at once but cannot describe them;
+        // addon updates here are done at once too.
+        ("GET", ["clusters", _, "updates", id]) => json_response(
+            200,
+            &json!({ "update": { "id": id, "status": "Successful", "errors": [] } }),
+            None,
+        ),
+        ("POST", ["tags", arn]) if percent_decode(arn).contains(":addon/") => {
+            let arn = percent_decode(arn);
+            lock(state).calls.push(format!("POST {path}"));
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            let mut state = lock(state);
+            let Some(addon) = state
+                .addons
+                .values_mut()
+                .find(|a| a["addonArn"] == arn.as_str())
+            else {
+                return not_found(format!("Resource was not found: {arn}"));
+            };
+            if let (Some(tags), Some(new)) =
+                (addon["tags"].as_object_mut(), body["tags"].as_object())
+            {
+                tags.extend(new.clone());
+            } else {
+                addon["tags"] = body["tags"].clone();
+            }
+            json_response(200, &json!({}), None)
         }
         ("POST", ["clusters"]) => {
             let response = forward(request, state);
@@ -354,4 +372,27 @@ fn addon_call(request: &Request, state: &Mutex<State>, cluster: &str, rest: &[&s
             Some("InvalidRequestException"),
         ),
     }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            text.get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+        ) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
