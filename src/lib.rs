@@ -5,6 +5,7 @@
 //! reporting events). Providers behind `provider` are the only code that talks to a cloud.
 //! This crate never prints and never reads the environment; the binary does.
 
+pub mod atlas;
 pub mod aws;
 pub mod dbinit;
 pub mod kubeconfig;
