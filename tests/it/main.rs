@@ -2,6 +2,7 @@
 //!
 //! One binary on purpose: every extra test binary is another long link with the AWS SDK.
 
+mod atlas;
 mod db_init;
 mod harness;
 mod network_eks;

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod atlas;
 pub mod moto;
 pub mod postgres;
 pub mod proxy;
@@ -27,6 +28,11 @@ pub fn bpa_infra() -> Command {
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
         "BPA_INFRA_PROFILE",
+        "BPA_INFRA_ATLAS_BASE_URL",
+        "MONGODB_ATLAS_CLIENT_ID",
+        "MONGODB_ATLAS_CLIENT_SECRET",
+        "MONGODB_ATLAS_PUBLIC_KEY",
+        "MONGODB_ATLAS_PRIVATE_KEY",
         "NO_COLOR",
     ] {
         cmd.env_remove(var);
