@@ -7,6 +7,7 @@ mod db_init;
 mod harness;
 mod network_eks;
 mod profiles_corpus;
+mod reliability;
 mod rds_ecr;
 mod render;
 mod support;
