@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::provider::Live;
+use crate::provider::{Live, ObservedOwnership};
 use crate::stack::{Component, Value};
 
 /// Returns the named outputs of `lives` (what a `read` of the stack returned): scalar
@@ -14,7 +14,14 @@ use crate::stack::{Component, Value};
 pub fn collect(lives: &[Live]) -> BTreeMap<String, Value> {
     let mut outputs = BTreeMap::new();
     let mut keyed: BTreeMap<&'static str, BTreeMap<String, Value>> = BTreeMap::new();
-    for live in lives {
+    // Only what this profile owns or adopted: a look-alike's values are not the profile's.
+    let ours = lives.iter().filter(|l| {
+        matches!(
+            l.ownership,
+            ObservedOwnership::Owned | ObservedOwnership::Adopted
+        )
+    });
+    for live in ours {
         let address = &live.address;
         let output = |name: &str| live.outputs.get(name).cloned();
         let mut put = |name: &str, value: Option<Value>| {
@@ -125,7 +132,7 @@ pub fn collect(lives: &[Live]) -> BTreeMap<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::{ObservedOwnership, Status};
+    use crate::provider::Status;
     use crate::stack::{ResourceKind, Spec};
 
     fn live(address: &str, kind: ResourceKind, outputs: &[(&str, &str)]) -> Live {
@@ -270,6 +277,15 @@ mod tests {
                 ResourceKind::DbCluster,
                 &[("endpoint", "db")],
             ),
+            // Found by name, not ours: left out.
+            Live {
+                ownership: ObservedOwnership::Unowned,
+                ..live(
+                    "iam.cluster_role",
+                    ResourceKind::IamRole,
+                    &[("arn", "arn:aws:iam::1:role/someone-elses")],
+                )
+            },
         ];
         let outputs = collect(&lives);
         let json = serde_json::to_value(&outputs).unwrap();

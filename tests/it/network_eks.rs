@@ -419,6 +419,94 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
     );
     moto.stop_recording();
 
+    // The kubeconfig of the cluster: printed, and merged into an existing file.
+    let printed: serde_yaml::Value =
+        serde_yaml::from_str(&run(&moto, &eks, &profile, &["kubeconfig"], 0)).unwrap();
+    let cluster = moto.rest_json("eks", "GET", "/clusters/example", None);
+    let arn = cluster["cluster"]["arn"].as_str().unwrap();
+    assert_eq!(printed["current-context"].as_str(), Some(arn));
+    assert_eq!(
+        printed["clusters"][0]["cluster"]["server"].as_str(),
+        cluster["cluster"]["endpoint"].as_str()
+    );
+    let args: Vec<&str> = printed["users"][0]["user"]["exec"]["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(serde_yaml::Value::as_str)
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "--region",
+            "us-west-2",
+            "eks",
+            "get-token",
+            "--cluster-name",
+            "example",
+            "--output",
+            "json"
+        ]
+    );
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("config");
+    std::fs::write(&file, "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-dev\n  cluster: {server: 'https://127.0.0.1:6443'}\ncurrent-context: kind-dev\n").unwrap();
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &[
+            "kubeconfig",
+            "--write",
+            "--kubeconfig",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    let merged: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let names: Vec<&str> = merged["clusters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["kind-dev", arn]);
+    assert_eq!(merged["current-context"].as_str(), Some(arn));
+
+    let outputs: Value = serde_json::from_str(&run(
+        &moto,
+        &eks,
+        &profile,
+        &["--output", "json", "outputs"],
+        0,
+    ))
+    .expect("outputs --output json is JSON");
+    let outputs = &outputs["outputs"];
+    assert_eq!(outputs["vpc_id"].as_str(), Some(vpc.as_str()), "{outputs}");
+    assert_eq!(outputs["cluster_arn"].as_str(), Some(arn), "{outputs}");
+    assert_eq!(
+        outputs["cluster_endpoint"], cluster["cluster"]["endpoint"],
+        "{outputs}"
+    );
+    for set in ["node_subnet_ids", "pod_subnet_ids", "public_subnet_ids"] {
+        assert_eq!(
+            outputs[set].as_object().map(|m| m.len()),
+            Some(3),
+            "{set}: {outputs}"
+        );
+    }
+    assert!(
+        outputs["nat_public_ips"]["us-west-2a"].is_string(),
+        "{outputs}"
+    );
+    assert!(
+        outputs["node_role_arn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":role/example-eks-node")),
+        "{outputs}"
+    );
+
     // A VPC with the same name but none of the tool's tags: never touched.
     let lookalike = moto.create_vpc("10.99.0.0/16", &[("Name", "example-vpc")]);
     run(
