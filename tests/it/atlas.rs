@@ -8,6 +8,10 @@
 //! Every run that holds credentials runs at `-vvv`, and none of the credentials (nor the
 //! access tokens the fake issued) may show in its output.
 
+// `outputs` reads the whole profile, EKS addons included, which moto lacks.
+#[path = "network_eks/eks_stand_in.rs"]
+mod eks_stand_in;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -64,8 +68,20 @@ fn run(
     args: &[&str],
     code: i32,
 ) -> (String, String) {
+    run_via(moto, &moto.endpoint_url(), env, profile, args, code)
+}
+
+/// [`run`] with the AWS endpoint at `endpoint_url` (the EKS stand-in in front of moto).
+fn run_via(
+    moto: &Moto,
+    endpoint_url: &str,
+    env: &[(&'static str, String)],
+    profile: &Path,
+    args: &[&str],
+    code: i32,
+) -> (String, String) {
     let output = moto
-        .bpa_infra()
+        .bpa_infra_via(endpoint_url)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .arg("-p")
         .arg(profile)
@@ -213,6 +229,37 @@ fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
     assert_eq!(aws_writes(&moto), Vec::<String>::new());
     assert_eq!(fake.writes().len(), atlas_writes, "{:?}", fake.writes());
     assert_no_secrets(&fake, &[&out, &err]);
+
+    // What `outputs` shows of both sides, the private connection string included.
+    let eks = eks_stand_in::EksStandIn::in_front_of(&moto);
+    let (out, _) = run_via(
+        &moto,
+        &eks.url(),
+        &env,
+        &profile,
+        &["outputs", "--output", "json"],
+        0,
+    );
+    let outputs: Value = serde_json::from_str(&out).unwrap();
+    let outputs = &outputs["outputs"];
+    assert_eq!(outputs["atlas_vpc_endpoint_id"], vpce.as_str());
+    assert_eq!(outputs["atlas_endpoint_service_id"], service_id.as_str());
+    assert_eq!(
+        outputs["atlas_endpoint_service_name"],
+        service_name.as_str()
+    );
+    assert_eq!(outputs["atlas_connection_status"], "AVAILABLE");
+    assert_eq!(
+        outputs["atlas_private_connection_string"],
+        "mongodb+srv://bpa-pl-0.abcde.mongodb.net"
+    );
+    assert!(
+        outputs["atlas_vpc_endpoint_dns_name"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(vpce.as_str())),
+        "{outputs}"
+    );
+    assert_eq!(fake.writes().len(), atlas_writes);
 
     // Down removes the registration, the VPC endpoint, then the endpoint service.
     let (out, err) = run(
