@@ -171,10 +171,39 @@ fn up_and_down_without_a_terminal_need_yes_before_any_aws_call() {
 }
 
 #[test]
-fn up_refuses_when_a_password_variable_is_unset_and_names_it() {
+fn up_checks_the_master_password_variable_only_when_the_database_is_in_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(crate::support::root().join("profiles/example.yaml"))
+        .unwrap()
+        .replace(
+            "  deletion_protection: false",
+            "  master_password: {from_env: BPA_TEST_MASTER_PW}\n  deletion_protection: false",
+        );
+    let profile = crate::support::write_profile(dir.path(), "example.yaml", &text);
     bpa_infra()
-        .args(["up", "--yes", "-p", "example"])
+        .args(["up", "--yes", "-p"])
+        .arg(&profile)
         .assert()
         .code(65)
-        .stderr(predicate::str::contains("BPA_KONG_DB_PASSWORD"));
+        .stderr(
+            predicate::str::contains("BPA_TEST_MASTER_PW").and(predicate::str::contains("not set")),
+        );
+    // A password RDS would refuse is caught before any AWS call, and never shown.
+    bpa_infra()
+        .args(["up", "--yes", "-p"])
+        .arg(&profile)
+        .env("BPA_TEST_MASTER_PW", "has@sign-and-long-enough")
+        .assert()
+        .code(65)
+        .stderr(
+            predicate::str::contains("BPA_TEST_MASTER_PW")
+                .and(predicate::str::contains("has@sign").not()),
+        );
+    // Without the database in scope the variable is not needed: the run gets as far as
+    // AWS (and fails there for want of credentials, exit 1).
+    bpa_infra()
+        .args(["up", "--yes", "--only", "ecr", "-p"])
+        .arg(&profile)
+        .assert()
+        .code(1);
 }

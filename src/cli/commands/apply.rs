@@ -195,29 +195,30 @@ fn report_snapshots(global: &GlobalArgs, snapshots: &[FinalSnapshot]) {
     }
 }
 
-/// Refuses `up` when a variable holding a password is unset, or holds a password AWS
-/// would refuse: better now than halfway through a run. Never shows a value.
+/// Refuses `up` when the variable holding the master password is unset, or holds a
+/// password RDS would refuse: better now than halfway through a run. Only the master
+/// password matters here, and only when the database is in scope: the application
+/// users' passwords are for `db init`. Never shows a value.
 fn check_secret_env(context: &StackContext) -> Result<(), CliError> {
-    let missing = context
-        .profile
-        .missing_secret_env(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-    if !missing.is_empty() {
-        return Err(CliError::invalid_profile(format!(
-            "{}: environment variable(s) {} not set",
-            context.path.display(),
-            missing.join(", ")
-        ))
-        .hinted("the profile takes these passwords from the environment: export them before `up` (they are never written anywhere)"));
+    let MasterPassword::FromEnv(var) = &context.profile.rds.master_password else {
+        return Ok(());
+    };
+    if !context.scoped.components().contains(&Component::Rds) {
+        return Ok(());
     }
-    if let MasterPassword::FromEnv(var) = &context.profile.rds.master_password {
-        let value = std::env::var(var).unwrap_or_default();
-        if let Err(problem) = check_master_password(&value, context.profile.rds.mode) {
-            return Err(CliError::invalid_profile(format!(
-                "the master password in {var}: {}",
-                problem.message
-            ))
-            .hinted(problem.hint));
-        }
+    let value = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+        CliError::invalid_profile(format!(
+            "{}: rds.master_password.from_env names {var}, which is not set",
+            context.path.display()
+        ))
+        .hinted(format!("export {var} before `up`: the master password is read from it and never written anywhere"))
+    })?;
+    if let Err(problem) = check_master_password(&value, context.profile.rds.mode) {
+        return Err(CliError::invalid_profile(format!(
+            "the master password in {var}: {}",
+            problem.message
+        ))
+        .hinted(problem.hint));
     }
     Ok(())
 }
