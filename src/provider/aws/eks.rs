@@ -1210,6 +1210,15 @@ impl ResourceProvider for AddonProvider {
     async fn read(&self, desired: &Resource) -> Result<Option<Live>, ProviderError> {
         let cluster = known_str(desired.spec.get("cluster_name")).unwrap_or_default();
         let name = known_str(desired.spec.get("addon_name")).unwrap_or_default();
+        // An addon cannot outlive its cluster; and describing an addon of a missing
+        // cluster is an error rather than "not found" on some EKS endpoints, which would
+        // make `status` and `down` fail on a half-built stack.
+        if describe_cluster(&self.client, &desired.address, cluster)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
         Ok(self
             .describe(&desired.address, cluster, name)
             .await?
@@ -1608,6 +1617,49 @@ mod tests {
         Some(serde_json::json!({ "__type": code, "message": message }).to_string())
     }
 
+    /// Answers DescribeCluster with an existing cluster: addons are read only then.
+    fn existing_cluster() -> Rule {
+        mock!(Client::describe_cluster).then_output(|| {
+            aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput::builder()
+                .cluster(
+                    aws_sdk_eks::types::Cluster::builder()
+                        .name("example")
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    #[tokio::test]
+    async fn an_addon_of_a_missing_cluster_reads_as_absent_without_describing_it() {
+        let no_cluster = mock!(Client::describe_cluster)
+            .sequence()
+            .http_status(
+                404,
+                eks_error(
+                    "ResourceNotFoundException",
+                    "No cluster found for name: example",
+                ),
+            )
+            .build();
+        // Any DescribeAddon would be answered with garbage and fail the read.
+        let addon = mock!(Client::describe_addon)
+            .sequence()
+            .http_status(404, Some("<html>not found</html>".to_owned()))
+            .build();
+        let provider = AddonProvider {
+            client: client(&[&no_cluster, &addon]),
+        };
+        assert_eq!(
+            provider
+                .read(&resource("eks.addon[coredns]"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(addon.num_calls(), 0);
+    }
+
     #[tokio::test]
     async fn a_missing_addon_reads_as_absent_and_a_lookalike_as_unowned() {
         let missing = mock!(Client::describe_addon)
@@ -1620,8 +1672,9 @@ mod tests {
                 ),
             )
             .build();
+        let cluster = existing_cluster();
         let provider = AddonProvider {
-            client: client(&[&missing]),
+            client: client(&[&cluster, &missing]),
         };
         assert_eq!(
             provider
@@ -1637,7 +1690,7 @@ mod tests {
             DescribeAddonOutput::builder().addon(addon).build()
         });
         let provider = AddonProvider {
-            client: client(&[&untagged]),
+            client: client(&[&cluster, &untagged]),
         };
         let live = provider
             .read(&resource("eks.addon[vpc-cni]"))
