@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::provider::{Live, ObservedOwnership, ProviderError, Providers, RetryPolicy};
 use crate::stack::{Address, ResourceKind, Stack};
 
-/// How many reads run at once: enough to read a stack in a few round trips, few enough
-/// to stay clear of AWS's request rate limits.
+/// How many reads run at once, and as many lists beside them: enough to read a stack in
+/// a few round trips, few enough to stay clear of AWS's request rate limits.
 const READ_CONCURRENCY: usize = 8;
 
 /// What exists in the cloud for a stack.
@@ -98,11 +98,6 @@ pub async fn observe(
             .run(rng, |_, _, _| {}, || provider.read(resource))
             .await
     });
-    let read: Vec<Result<Option<Live>, ProviderError>> = stream::iter(reads)
-        .buffered(READ_CONCURRENCY)
-        .collect()
-        .await;
-
     let kinds: BTreeSet<ResourceKind> = stack.resources().iter().map(|r| r.kind).collect();
     let lists = kinds
         .iter()
@@ -112,10 +107,16 @@ pub async fn observe(
                 .run(rng, |_, _, _| {}, || provider.list(stack.profile()))
                 .await
         });
-    let listed: Vec<Result<Vec<Live>, ProviderError>> = stream::iter(lists)
-        .buffered(READ_CONCURRENCY)
-        .collect()
-        .await;
+    // The lists need nothing from the reads: run both at once, so a plan waits for the
+    // slower of the two rather than for their sum.
+    let (read, listed) = futures::join!(
+        stream::iter(reads)
+            .buffered(READ_CONCURRENCY)
+            .collect::<Vec<Result<Option<Live>, ProviderError>>>(),
+        stream::iter(lists)
+            .buffered(READ_CONCURRENCY)
+            .collect::<Vec<Result<Vec<Live>, ProviderError>>>()
+    );
 
     let mut state = LiveState::new();
     let mut errors = Vec::new();

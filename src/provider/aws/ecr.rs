@@ -13,6 +13,7 @@ use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability,
     Repository, Tag,
 };
+use futures::stream::{self, StreamExt};
 
 use super::options::{ProviderOptions, TeardownOptions};
 use super::{sdk_error, spec_tags, tags_value};
@@ -23,6 +24,9 @@ use crate::provider::{
 use crate::stack::{
     ADDRESS_TAG, Address, Component, PROFILE_TAG, Resource, ResourceKind, Spec, Value,
 };
+
+/// How many repositories `list` reads at once.
+const LIST_CONCURRENCY: usize = 4;
 
 /// Registers the ECR provider.
 pub fn register(
@@ -64,18 +68,22 @@ impl EcrProvider {
         }
     }
 
-    /// Reads everything about `repository` that the spec names, plus its outputs.
+    /// Reads everything about `repository` that the spec names, plus its outputs, given
+    /// its tags (which the caller has read already, to know whose it is).
     async fn live_of(
         &self,
         address: &Address,
         repository: &Repository,
+        tags: BTreeMap<String, String>,
         ownership: impl FnOnce(Option<&str>) -> ObservedOwnership,
     ) -> Result<Live, ProviderError> {
         let name = repository.repository_name().unwrap_or_default().to_owned();
         let arn = repository.repository_arn().unwrap_or_default().to_owned();
-        let tags = self.tags_of(address, &arn).await?;
-        let lifecycle = self.lifecycle_policy(address, &name).await?;
-        let holds_images = self.holds_images(address, &name).await?;
+        // Side by side: each is a round trip, and a plan waits for the slowest repository.
+        let (lifecycle, holds_images) = futures::try_join!(
+            self.lifecycle_policy(address, &name),
+            self.holds_images(address, &name)
+        )?;
         let attributes = Spec::new()
             .with("name", name.as_str())
             .with(
@@ -202,6 +210,29 @@ impl EcrProvider {
         Ok(())
     }
 
+    /// Reads `repository` when the profile owns it (tags read once and handed on).
+    async fn owned_live(
+        &self,
+        placeholder: &Address,
+        repository: &Repository,
+        profile: &str,
+    ) -> Result<Option<Live>, ProviderError> {
+        let arn = repository.repository_arn().unwrap_or_default();
+        let tags = self.tags_of(placeholder, arn).await?;
+        if tags.get(PROFILE_TAG).map(String::as_str) != Some(profile) {
+            return Ok(None);
+        }
+        let Some(address) = tags
+            .get(ADDRESS_TAG)
+            .and_then(|a| a.parse::<Address>().ok())
+        else {
+            return Ok(None);
+        };
+        self.live_of(&address, repository, tags, |_| ObservedOwnership::Owned)
+            .await
+            .map(Some)
+    }
+
     async fn reread(
         &self,
         address: &Address,
@@ -216,7 +247,11 @@ impl EcrProvider {
                     code: "RepositoryNotFoundException".to_owned(),
                     message: format!("repository {name} disappeared while it was being changed"),
                 })?;
-        self.live_of(address, &repository, |_| ownership).await
+        let tags = self
+            .tags_of(address, repository.repository_arn().unwrap_or_default())
+            .await?;
+        self.live_of(address, &repository, tags, |_| ownership)
+            .await
     }
 }
 
@@ -235,7 +270,10 @@ impl ResourceProvider for EcrProvider {
         let Some(repository) = self.describe(address, name).await? else {
             return Ok(None);
         };
-        self.live_of(address, &repository, |tag| {
+        let tags = self
+            .tags_of(address, repository.repository_arn().unwrap_or_default())
+            .await?;
+        self.live_of(address, &repository, tags, |tag| {
             ObservedOwnership::of(desired, tag)
         })
         .await
@@ -256,22 +294,21 @@ impl ResourceProvider for EcrProvider {
                 .send()
                 .await
                 .map_err(|e| sdk_error(&placeholder, "ecr:DescribeRepositories", e))?;
-            for repository in output.repositories() {
-                let arn = repository.repository_arn().unwrap_or_default();
-                let tags = self.tags_of(&placeholder, arn).await?;
-                if tags.get(PROFILE_TAG).map(String::as_str) != Some(profile) {
-                    continue;
-                }
-                let Some(address) = tags
-                    .get(ADDRESS_TAG)
-                    .and_then(|a| a.parse::<Address>().ok())
-                else {
-                    continue;
-                };
-                found.push(
-                    self.live_of(&address, repository, |_| ObservedOwnership::Owned)
-                        .await?,
-                );
+            // Repositories are looked at concurrently (a few at a time): one after another,
+            // a page of them costs a plan three round trips each.
+            // (The futures are made first: a closure inside the stream would be generic
+            // over the repository's lifetime, which async_trait's `Send` check rejects.)
+            let lookups: Vec<_> = output
+                .repositories()
+                .iter()
+                .map(|repository| self.owned_live(&placeholder, repository, profile))
+                .collect();
+            let page: Vec<Result<Option<Live>, ProviderError>> = stream::iter(lookups)
+                .buffered(LIST_CONCURRENCY)
+                .collect()
+                .await;
+            for live in page {
+                found.extend(live?);
             }
             token = output.next_token().map(str::to_owned);
             if token.is_none() {
