@@ -9,6 +9,7 @@ pub mod atlas;
 pub mod aws;
 pub mod dbinit;
 pub mod kubeconfig;
+pub mod lock;
 pub mod outputs;
 pub mod profile;
 pub mod render;

@@ -4,6 +4,7 @@ mod commands;
 mod error;
 mod live;
 mod progress;
+mod run_lock;
 mod stack_context;
 
 use std::io::IsTerminal;

@@ -25,11 +25,12 @@ mod eks_stand_in;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::moto::{Moto, RecordedCall, xml_leaves, xml_texts};
+use crate::support::moto::{Moto, RecordedCall, xml_leaves, xml_text, xml_texts};
+use crate::support::proxy::{FaultConfig, FaultKind, FaultProxy};
 use crate::support::write_profile;
 use eks_stand_in::EksStandIn;
 
@@ -133,6 +134,23 @@ ingress:
     )
 }
 
+/// The same profile adopting `vpc` and its node subnets (zone, id, CIDR).
+fn adopting_profile_text(
+    name: &str,
+    vpc: &str,
+    vpc_cidr: &str,
+    subnets: &[(String, String, String)],
+) -> String {
+    let node_subnets: String = subnets
+        .iter()
+        .map(|(az, id, cidr)| format!("    - {{ az: {az}, id: {id}, cidr: {cidr} }}\n"))
+        .collect();
+    profile_text(name, vpc_cidr).replace(
+        &format!("  vpc: {{ cidr: {vpc_cidr} }}\n"),
+        &format!("  vpc: {{ id: {vpc}, cidr: {vpc_cidr} }}\n  node_subnets:\n{node_subnets}"),
+    )
+}
+
 fn profile(dir: &Path, name: &str, vpc_cidr: &str) -> PathBuf {
     write_profile(dir, &format!("{name}.yaml"), &profile_text(name, vpc_cidr))
 }
@@ -166,6 +184,32 @@ impl Cloud {
             cmd.env(var, value);
         }
         cmd.timeout(RUN_TIMEOUT);
+        cmd
+    }
+
+    /// The same command as a `std::process::Command`, for a run the test kills.
+    fn spawnable(&self, url: &str, profile: &Path, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bpa-infra"));
+        cmd.current_dir(crate::support::root());
+        for var in [
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "BPA_INFRA_PROFILE",
+            "NO_COLOR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_CONFIG_FILE", "/nonexistent/bpa-infra-test/config");
+        cmd.env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/bpa-infra-test/credentials",
+        );
+        cmd.envs(Moto::env_for(url));
+        for (var, value) in SECRET_ENV {
+            cmd.env(var, value);
+        }
+        cmd.arg("-p").arg(profile).arg("--no-color").args(args);
+        cmd.stdin(std::process::Stdio::null());
         cmd
     }
 
@@ -217,7 +261,8 @@ fn tail(text: &str, lines: usize) -> String {
 
 // --- counting resources ---------------------------------------------------------------
 
-/// The addresses the stack of `profile` has, with their kinds, from the offline plan.
+/// The addresses of the resources the profile owns (what an offline plan creates; an
+/// adopted VPC and its subnets are read, not created), with their kinds.
 fn stack_addresses(cloud: &Cloud, profile: &Path) -> BTreeMap<String, String> {
     let stdout = cloud.expect(
         &cloud.url(),
@@ -230,6 +275,7 @@ fn stack_addresses(cloud: &Cloud, profile: &Path) -> BTreeMap<String, String> {
         .as_array()
         .expect("changes")
         .iter()
+        .filter(|c| c["action"] == "create")
         .map(|c| {
             (
                 c["address"].as_str().unwrap_or_default().to_owned(),
@@ -260,7 +306,8 @@ impl Inventory {
         self.by_address.entry(address).or_default().push(id);
     }
 
-    fn read(cloud: &Cloud, profile: &str) -> Inventory {
+    /// `adopted_vpc` is the VPC the profile adopts, if it does (it carries no tag).
+    fn read(cloud: &Cloud, profile: &str, adopted_vpc: Option<&str>) -> Inventory {
         let moto = &cloud.moto;
         let mut inventory = Inventory::default();
 
@@ -283,9 +330,10 @@ impl Inventory {
             .into_iter()
             .zip(item_leaves(&addresses, "value"))
             .collect();
-        let gone_nat = gone_nat_gateways(moto);
+        // moto keeps the tags of some deleted resources: count only what still exists.
+        let existing = existing_ec2_ids(moto);
         for id in ids {
-            if gone_nat.contains(&id) {
+            if !existing.contains(&id) {
                 continue;
             }
             let tags = vec![
@@ -300,21 +348,20 @@ impl Inventory {
             ];
             inventory.add(&tags, id, profile);
         }
-        let vpcs = moto.ec2(
-            "DescribeVpcs",
-            &[
-                ("Filter.1.Name", &format!("tag:{PROFILE_TAG}")),
-                ("Filter.1.Value.1", profile),
-            ],
-        );
-        inventory.pod_cidr_associations = xml_leaves(&vpcs)
-            .windows(2)
-            .filter(|w| {
-                w[0].0
-                    .ends_with("cidrBlockAssociationSet/item/associationId")
-                    && w[1].1 == "100.64.0.0/16"
-            })
-            .count();
+        // The pod CIDR of the profile's own VPC or of the VPC it adopted (`vpc`).
+        let mut vpc_filters = vec![
+            ("Filter.1.Name".to_owned(), format!("tag:{PROFILE_TAG}")),
+            ("Filter.1.Value.1".to_owned(), profile.to_owned()),
+        ];
+        if let Some(vpc) = adopted_vpc {
+            vpc_filters = vec![("VpcId.1".to_owned(), vpc.to_owned())];
+        }
+        let vpc_filters: Vec<(&str, &str)> = vpc_filters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        inventory.pod_cidr_associations =
+            pod_cidr_associations(&moto.ec2("DescribeVpcs", &vpc_filters));
 
         // IAM: roles and customer-managed policies, with their tags.
         for name in xml_texts(&moto.iam("ListRoles", &[]), "RoleName") {
@@ -457,6 +504,23 @@ impl Inventory {
     }
 }
 
+/// How many times 100.64.0.0/16 is associated with the VPCs of a `DescribeVpcs` answer.
+fn pod_cidr_associations(xml: &str) -> usize {
+    let mut cidr = String::new();
+    let mut count = 0;
+    for (path, text) in xml_leaves(xml) {
+        if path.ends_with("/cidrBlockAssociationSet/item/cidrBlock") {
+            cidr = text;
+        } else if path.ends_with("/cidrBlockAssociationSet/item/cidrBlockState/state")
+            && cidr == "100.64.0.0/16"
+            && text == "associated"
+        {
+            count += 1;
+        }
+    }
+    count
+}
+
 /// The texts of `element` directly under an `item` of the top-level set, leaving out
 /// the same element nested deeper (a security group's rules name other groups).
 fn item_leaves(xml: &str, element: &str) -> Vec<String> {
@@ -470,15 +534,31 @@ fn item_leaves(xml: &str, element: &str) -> Vec<String> {
         .collect()
 }
 
-/// NAT gateways moto still lists although deleted (as AWS does for a while).
-fn gone_nat_gateways(moto: &Moto) -> BTreeSet<String> {
+/// The ids of every EC2 resource of the kinds the stack makes that exists now (NAT
+/// gateways being deleted or deleted, which EC2 lists for a while, left out).
+fn existing_ec2_ids(moto: &Moto) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for (action, element) in [
+        ("DescribeVpcs", "vpcId"),
+        ("DescribeSubnets", "subnetId"),
+        ("DescribeInternetGateways", "internetGatewayId"),
+        ("DescribeAddresses", "allocationId"),
+        ("DescribeRouteTables", "routeTableId"),
+        ("DescribeSecurityGroups", "groupId"),
+        ("DescribeLaunchTemplates", "launchTemplateId"),
+        ("DescribeVpcEndpoints", "vpcEndpointId"),
+    ] {
+        ids.extend(item_leaves(&moto.ec2(action, &[]), element));
+    }
     let xml = moto.ec2("DescribeNatGateways", &[]);
-    item_leaves(&xml, "natGatewayId")
-        .into_iter()
-        .zip(item_leaves(&xml, "state"))
-        .filter(|(_, state)| state == "deleted" || state == "deleting")
-        .map(|(id, _)| id)
-        .collect()
+    ids.extend(
+        item_leaves(&xml, "natGatewayId")
+            .into_iter()
+            .zip(item_leaves(&xml, "state"))
+            .filter(|(_, state)| state != "deleted" && state != "deleting")
+            .map(|(id, _)| id),
+    );
+    ids
 }
 
 /// `Key`/`Value` pairs of an IAM or RDS tag list.
@@ -530,8 +610,19 @@ fn string_list(value: &Value) -> Vec<String> {
 /// Asserts that every resource of the stack exists exactly once and that nothing else
 /// carries the profile's tag (`extra` lists addresses outside the stack that may).
 fn assert_converged(cloud: &Cloud, profile: &Path, name: &str, extra: &[&str], context: &str) {
+    assert_converged_adopting(cloud, profile, name, None, extra, context);
+}
+
+fn assert_converged_adopting(
+    cloud: &Cloud,
+    profile: &Path,
+    name: &str,
+    adopted_vpc: Option<&str>,
+    extra: &[&str],
+    context: &str,
+) {
     let expected = stack_addresses(cloud, profile);
-    let inventory = Inventory::read(cloud, name);
+    let inventory = Inventory::read(cloud, name, adopted_vpc);
     let problems = inventory.problems(&expected, extra);
     assert!(
         problems.is_empty(),
@@ -777,4 +868,590 @@ fn plan_and_up_on_a_converged_stack_make_no_mutating_call() {
         );
     }
     assert!(!cloud.eks.addon_calls().is_empty(), "the addons were read");
+}
+
+/// The `name` each resource of the stack would get, by address, from the offline plan.
+fn planned_names(cloud: &Cloud, profile: &Path) -> BTreeMap<String, String> {
+    let stdout = cloud.expect(
+        &cloud.url(),
+        profile,
+        &["--output", "json", "plan", "--offline"],
+        0,
+    );
+    let plan: Value = serde_json::from_str(&stdout).expect("plan JSON");
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| {
+            let name = c["diffs"]
+                .as_array()?
+                .iter()
+                .find(|d| d["attribute"] == "name")?["after"]
+                .as_str()?
+                .to_owned();
+            Some((c["address"].as_str()?.to_owned(), name))
+        })
+        .collect()
+}
+
+/// What EC2 says about one resource: its XML answer, or `None` when it is gone.
+fn ec2_describe(moto: &Moto, action: &str, id_param: &str, id: &str) -> Option<String> {
+    let request = crate::support::moto::query_request(
+        &moto.endpoint_url(),
+        "ec2",
+        "2016-11-15",
+        action,
+        &[(id_param, id)],
+    );
+    let response = moto.send(&request);
+    (response.status == 200).then(|| response.text())
+}
+
+#[test]
+fn down_leaves_other_profiles_untagged_look_alikes_and_adopted_resources_alone() {
+    let cloud = Cloud::start();
+    let moto = &cloud.moto;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Adopted: a VPC and its three node subnets, made outside the tool.
+    let vpc = moto.create_vpc("10.40.0.0/16", &[("Name", "corporate")]);
+    let subnets: Vec<(String, String, String)> = [
+        ("us-west-2a", "10.40.0.0/19"),
+        ("us-west-2b", "10.40.32.0/19"),
+        ("us-west-2c", "10.40.64.0/19"),
+    ]
+    .into_iter()
+    .map(|(az, cidr)| {
+        let id = moto.create_subnet(&vpc, cidr, az, &[("Name", "corporate-private")]);
+        (az.to_owned(), id, cidr.to_owned())
+    })
+    .collect();
+    let mine = write_profile(
+        dir.path(),
+        "mine.yaml",
+        &adopting_profile_text("mine", &vpc, "10.40.0.0/16", &subnets),
+    );
+    let adopted_before: Vec<String> =
+        std::iter::once(moto.ec2("DescribeVpcs", &[("VpcId.1", &vpc)]))
+            .chain(
+                subnets
+                    .iter()
+                    .map(|(_, id, _)| moto.ec2("DescribeSubnets", &[("SubnetId.1", id)])),
+            )
+            .collect();
+
+    // Another profile's resources.
+    let other = profile(dir.path(), "other", "10.41.0.0/16");
+    cloud.expect(
+        &cloud.url(),
+        &other,
+        &["up", "--yes", "--only", "network,ecr"],
+        0,
+    );
+    let other_before = Inventory::read(&cloud, "other", None);
+    assert!(
+        other_before.by_address.len() > 10,
+        "the other profile has resources: {other_before:#?}"
+    );
+
+    cloud.up(&cloud.url(), &mine);
+    assert_converged_adopting(
+        &cloud,
+        &mine,
+        "mine",
+        Some(&vpc),
+        &["lock.table"],
+        "after up",
+    );
+
+    // Look-alikes: untagged, in another VPC, with the names the tool gave its own.
+    let names = planned_names(&cloud, &mine);
+    let elsewhere = moto.create_vpc("10.42.0.0/16", &[("Name", "mine-vpc")]);
+    let pod_subnet = &names["network.subnet[pod/us-west-2a]"];
+    let lookalike_subnet = moto.create_subnet(
+        &elsewhere,
+        "10.42.0.0/24",
+        "us-west-2a",
+        &[("Name", pod_subnet)],
+    );
+    let mut lookalike_groups = Vec::new();
+    for address in ["eks.node_security_group", "rds.security_group"] {
+        let name = &names[address];
+        let xml = moto.ec2(
+            "CreateSecurityGroup",
+            &[
+                ("GroupName", name),
+                ("GroupDescription", "not made by bpa-infra"),
+                ("VpcId", &elsewhere),
+            ],
+        );
+        lookalike_groups.push(xml_text(&xml, "groupId").expect("a group id"));
+    }
+
+    let stdout = cloud.expect(&cloud.url(), &mine, &["down", "--yes"], 0);
+
+    // Everything the profile owned is gone...
+    let left = Inventory::read(&cloud, "mine", Some(&vpc));
+    assert_eq!(
+        left,
+        Inventory::default(),
+        "down left resources of its own profile\n{stdout}"
+    );
+    // ... the adopted VPC and subnets are as they were, but for the pod CIDR (ours) ...
+    let adopted_after: Vec<String> =
+        std::iter::once(moto.ec2("DescribeVpcs", &[("VpcId.1", &vpc)]))
+            .chain(
+                subnets
+                    .iter()
+                    .map(|(_, id, _)| moto.ec2("DescribeSubnets", &[("SubnetId.1", id)])),
+            )
+            .collect();
+    let settled = |xml: &str| -> Vec<(String, String)> {
+        xml_leaves(xml)
+            .into_iter()
+            .filter(|(path, _)| {
+                path.contains("/tagSet/")
+                    || path.ends_with("/cidrBlock")
+                    || path.ends_with("/vpcId")
+                    || path.ends_with("/subnetId")
+            })
+            .filter(|(_, text)| text != "100.64.0.0/16")
+            .collect()
+    };
+    for (before, after) in adopted_before.iter().zip(&adopted_after) {
+        assert_eq!(
+            settled(before),
+            settled(after),
+            "an adopted resource changed"
+        );
+    }
+    assert_eq!(
+        pod_cidr_associations(&adopted_after[0]),
+        0,
+        "the pod CIDR the profile added to the adopted VPC is removed"
+    );
+    // ... the other profile's resources are all there ...
+    assert_eq!(
+        Inventory::read(&cloud, "other", None),
+        other_before,
+        "down touched another profile's resources"
+    );
+    // ... and so are the look-alikes.
+    assert!(ec2_describe(moto, "DescribeVpcs", "VpcId.1", &elsewhere).is_some());
+    assert!(ec2_describe(moto, "DescribeSubnets", "SubnetId.1", &lookalike_subnet).is_some());
+    for group in &lookalike_groups {
+        let xml = ec2_describe(moto, "DescribeSecurityGroups", "GroupId.1", group);
+        assert!(
+            xml.as_deref()
+                .and_then(|x| xml_text(x, "groupId"))
+                .as_deref()
+                == Some(group),
+            "look-alike security group {group} was deleted"
+        );
+    }
+}
+
+/// Runs `check` for each item on up to `parallel` threads and fails with every failure
+/// (the item and why), so one bad seed does not hide another.
+fn for_each_in_parallel<T: Sync + std::fmt::Debug>(
+    items: &[T],
+    parallel: usize,
+    check: impl Fn(&T) -> Result<String, String> + Sync,
+) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(items.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { break };
+                    let outcome =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(item)))
+                            .unwrap_or_else(|panic| {
+                                Err(panic
+                                    .downcast_ref::<String>()
+                                    .cloned()
+                                    .or_else(|| {
+                                        panic.downcast_ref::<&str>().map(|s| (*s).to_owned())
+                                    })
+                                    .unwrap_or_else(|| "panicked".to_owned()))
+                            });
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((format!("{item:?}"), outcome));
+                }
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (item, outcome) in &results {
+        if let Ok(summary) = outcome {
+            eprintln!("{item}: {summary}");
+        }
+    }
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(item, outcome)| outcome.as_ref().err().map(|e| format!("{item}: {e}")))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n\n{}",
+        failures.len(),
+        items.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn up_through_20_percent_faults_converges_with_every_resource_once_for_10_seeds() {
+    let seeds: Vec<u64> = (1..=10).collect();
+    for_each_in_parallel(&seeds, 5, |&seed| {
+        let started = Instant::now();
+        let cloud = Cloud::start();
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("fault{seed}");
+        let path = profile(dir.path(), &name, "10.64.0.0/16");
+        // Throttling, 500, 503 and dropped connections; the second half of the seeds
+        // also drops the answer of calls that took effect, as a lost response does.
+        let kinds: &[FaultKind] = if seed > 5 {
+            &FaultKind::ALL
+        } else {
+            &FaultKind::STANDARD
+        };
+        let proxy = FaultProxy::start(
+            &cloud.url(),
+            FaultConfig::seeded(seed)
+                .probability(0.2)
+                .kinds(kinds)
+                .latency(Duration::ZERO, Duration::from_millis(5))
+                .max_consecutive_faults(3),
+        );
+        let output = cloud.run(&proxy.url(), &path, &["up", "--yes"]);
+        let stats = proxy.stats();
+        if output.status.code() != Some(0) {
+            return Err(format!(
+                "up exited {:?} after {} calls, {} faulted {:?}\n--- stdout\n{}\n--- stderr (tail)\n{}",
+                output.status.code(),
+                stats.total,
+                stats.faulted,
+                stats.by_fault,
+                String::from_utf8_lossy(&output.stdout),
+                tail(&String::from_utf8_lossy(&output.stderr), 40)
+            ));
+        }
+        if stats.faulted == 0 {
+            return Err(format!("no call was faulted: {stats:?}"));
+        }
+        assert_converged(
+            &cloud,
+            &path,
+            &name,
+            &["lock.table"],
+            &format!("seed {seed}"),
+        );
+        Ok(format!(
+            "converged in {:.1?}: {} calls, {} faulted {:?}",
+            started.elapsed(),
+            stats.total,
+            stats.faulted,
+            stats.by_fault
+        ))
+    });
+}
+
+/// Where in a full `up` the mutating calls start and end, as call numbers at the proxy:
+/// the span in which killing the binary can leave a half-made stack.
+fn mutating_span(cloud: &Cloud, profile: &Path) -> (u64, u64) {
+    let proxy = FaultProxy::start(&cloud.url(), FaultConfig::passthrough());
+    cloud.up(&proxy.url(), profile);
+    let calls = proxy.calls();
+    let mutating: Vec<u64> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| crate::support::moto::is_mutating(&c.operation, &c.method))
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
+    (
+        *mutating.first().expect("up made mutating calls"),
+        *mutating.last().expect("up made mutating calls"),
+    )
+}
+
+#[test]
+fn up_killed_at_10_points_is_finished_by_the_next_up_without_duplicates_or_orphans() {
+    use std::os::unix::process::ExitStatusExt;
+
+    // Where the writes are in a full run, measured once on a cloud of its own.
+    let calibration = Cloud::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(dir.path(), "crash", "10.65.0.0/16");
+    let (first, last) = mutating_span(&calibration, &path);
+    drop(calibration);
+    // Ten points from the first write to near the last, each in its own cloud.
+    let points: Vec<u64> = (0..10).map(|i| first + (last - first) * i / 10).collect();
+
+    for_each_in_parallel(&points, 5, |&point| {
+        let cloud = Cloud::start();
+        // Slowed down, so that the kill lands close to the chosen call.
+        let proxy = FaultProxy::start(
+            &cloud.url(),
+            FaultConfig::seeded(point)
+                .latency(Duration::from_millis(20), Duration::from_millis(10)),
+        );
+        let mut child = cloud
+            .spawnable(&proxy.url(), &path, &["up", "--yes"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn bpa-infra up");
+        let reached = proxy.wait_for_calls(point, Duration::from_secs(120));
+        child.kill().expect("SIGKILL the binary");
+        let status = child.wait().expect("reap the binary");
+        let killed_at = proxy.stats().total;
+        if !reached || status.signal() != Some(9) {
+            return Err(format!(
+                "the run was not killed mid-way at call {point}: reached {reached}, {status:?}"
+            ));
+        }
+        let before = Inventory::read(&cloud, "crash", None);
+        let made: usize = before.by_address.values().map(Vec::len).sum();
+
+        // A run killed while holding the lock leaves it behind: the next run refuses,
+        // names the dead holder, and takes it over only when told to.
+        let left_lock = lock_item(&cloud.moto, "crash");
+        if let Some(item) = &left_lock {
+            let pid = child.id().to_string();
+            if item["pid"]["N"].as_str() != Some(pid.as_str()) {
+                return Err(format!("the lock left is not the killed run's: {item}"));
+            }
+            let output = cloud.run(&cloud.url(), &path, &["up", "--yes"]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if output.status.code() != Some(1)
+                || !stderr.contains(&format!("pid {pid}"))
+                || !stderr.contains("--take-over-stale-lock")
+            {
+                return Err(format!(
+                    "an up without --take-over-stale-lock did not refuse the dead run's lock: {:?}\n{stderr}",
+                    output.status.code()
+                ));
+            }
+        }
+        let output = cloud.run(
+            &cloud.url(),
+            &path,
+            &["up", "--yes", "--take-over-stale-lock"],
+        );
+        if output.status.code() != Some(0) {
+            return Err(format!(
+                "the second up exited {:?}\n--- stdout\n{}\n--- stderr (tail)\n{}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout),
+                tail(&String::from_utf8_lossy(&output.stderr), 40)
+            ));
+        }
+        assert_converged(
+            &cloud,
+            &path,
+            "crash",
+            &["lock.table"],
+            &format!("killed at call {point}"),
+        );
+        if lock_item(&cloud.moto, "crash").is_some() {
+            return Err("the lock is still held after the run finished".to_owned());
+        }
+        Ok(format!(
+            "killed at call {killed_at} (aimed at {point}) with {made} resources made{}; the next up converged",
+            if left_lock.is_some() {
+                ", holding the lock"
+            } else {
+                ""
+            }
+        ))
+    });
+}
+
+/// The lock item of `profile` as DynamoDB returns it, or `None` (no table or no lock).
+fn lock_item(moto: &Moto, profile: &str) -> Option<Value> {
+    let request = crate::support::moto::json_request(
+        &moto.endpoint_url(),
+        "dynamodb",
+        "DynamoDB_20120810.GetItem",
+        &json!({
+            "TableName": format!("{profile}-bpa-infra-lock"),
+            "Key": { "lock_name": { "S": "run" } },
+            "ConsistentRead": true,
+        }),
+    );
+    let response = moto.send(&request);
+    if response.status != 200 {
+        return None;
+    }
+    let answer: Value = serde_json::from_slice(&response.body).ok()?;
+    answer.get("Item").cloned()
+}
+
+/// This machine's name as the binary records it in a lock.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .expect("the host name (Linux /proc)")
+}
+
+fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn two_runs_at_once_do_not_interleave_and_a_stale_lock_is_taken_over_only_when_asked() {
+    let cloud = Cloud::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(dir.path(), "locked", "10.66.0.0/16");
+
+    // The first run is slowed down so that it holds the lock for a while.
+    let slow = FaultProxy::start(
+        &cloud.url(),
+        FaultConfig::seeded(1).latency(Duration::from_millis(200), Duration::ZERO),
+    );
+    let first = cloud
+        .spawnable(&slow.url(), &path, &["up", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the first up");
+    let pid = first.id().to_string();
+    let held = wait_until(Duration::from_secs(120), || {
+        lock_item(&cloud.moto, "locked")
+    })
+    .expect("the first run takes the lock");
+    assert_eq!(held["pid"]["N"].as_str(), Some(pid.as_str()), "{held}");
+    assert_eq!(held["command"]["S"], "up", "{held}");
+    assert_eq!(
+        held["host"]["S"].as_str(),
+        Some(this_host().as_str()),
+        "{held}"
+    );
+
+    // A second run refuses at once, naming the holder and since when.
+    let second = cloud.run(&cloud.url(), &path, &["up", "--yes"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {pid} on host {}", this_host())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("since 20"), "{stderr}");
+    assert!(stderr.contains("--lock-wait"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&second.stdout).contains("Done"),
+        "the refused run applied nothing"
+    );
+
+    // A third one waits for the lock, plans again, and finds the work done.
+    let third = cloud.run(
+        &cloud.url(),
+        &path,
+        &["--output", "json", "up", "--yes", "--lock-wait", "300"],
+    );
+    let first = first.wait_with_output().expect("the first up ends");
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert_eq!(third.status.code(), Some(0), "{stderr}");
+    let waited: Value = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["event"] == "lock_waiting")
+        .unwrap_or_else(|| panic!("the third run says it waits: {stderr}"));
+    assert_eq!(
+        waited["holder"]["pid"].as_u64(),
+        pid.parse().ok(),
+        "{waited}"
+    );
+    // stdout holds the plan made before the lock, then the one made under it.
+    let plan: Value = serde_json::Deserializer::from_slice(&third.stdout)
+        .into_iter::<Value>()
+        .filter_map(Result::ok)
+        .last()
+        .expect("the third run's JSON");
+    assert!(
+        plan["changes"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["action"] == "no-op")),
+        "the third run, planning again under the lock, has nothing left to do: {plan:#}"
+    );
+    assert_converged(&cloud, &path, "locked", &["lock.table"], "after three runs");
+    assert_eq!(
+        lock_item(&cloud.moto, "locked"),
+        None,
+        "the lock is released"
+    );
+
+    // A lock left by a run that is gone (its process on this host has ended).
+    cloud.moto.json(
+        "dynamodb",
+        "DynamoDB_20120810.PutItem",
+        &json!({
+            "TableName": "locked-bpa-infra-lock",
+            "Item": {
+                "lock_name": { "S": "run" },
+                "token": { "S": "left-by-a-killed-run" },
+                "host": { "S": this_host() },
+                "pid": { "N": pid },
+                "command": { "S": "up" },
+                "acquired_at": { "S": "2026-01-02T03:04:05Z" },
+                "heartbeat_at": { "S": "2026-01-02T03:04:05Z" },
+            },
+        }),
+    );
+    let refused = cloud.run(&cloud.url(), &path, &["down", "--yes"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("pid {pid}")), "{stderr}");
+    assert!(stderr.contains("since 2026-01-02 03:04:05 UTC"), "{stderr}");
+    assert!(stderr.contains("stale"), "{stderr}");
+    assert!(stderr.contains("--take-over-stale-lock"), "{stderr}");
+    assert!(
+        !Inventory::read(&cloud, "locked", None)
+            .by_address
+            .is_empty(),
+        "the refused down deleted nothing"
+    );
+    assert_converged(
+        &cloud,
+        &path,
+        "locked",
+        &["lock.table"],
+        "after a refused down",
+    );
+
+    let stdout = cloud.expect(
+        &cloud.url(),
+        &path,
+        &["down", "--yes", "--take-over-stale-lock"],
+        0,
+    );
+    // Everything is gone, the lock's table included.
+    assert_eq!(
+        Inventory::read(&cloud, "locked", None),
+        Inventory::default(),
+        "{stdout}"
+    );
 }

@@ -13,6 +13,7 @@ use bpa_infra::stack::{Component, SecretRef};
 use clap::Args;
 
 use super::plan::{error_chain, print_plan};
+use crate::cli::run_lock::{self, LockArgs};
 use crate::cli::stack_context::{StackContext, component_parser};
 use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live, progress};
 
@@ -24,6 +25,8 @@ pub struct UpArgs {
     /// Apply the plan saved by `plan --out FILE`, if the live state has not moved since
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -40,6 +43,8 @@ pub struct DownArgs {
     /// Delete ECR repositories together with the images they hold
     #[arg(long)]
     pub force_delete_images: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Runs `up`.
@@ -86,14 +91,60 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
             &format!("Apply these changes to profile {}?", plan.profile),
             None,
         )?;
-        let summary = execute(global, providers, &plan, &context.scoped, &live).await?;
-        let result = finish(global, &summary);
-        let vpc_endpoint = summary
-            .outputs
-            .get(&bpa_infra::provider::atlas::vpc_endpoint_address());
-        print_atlas_next_step(global, &context, vpc_endpoint);
+        let store = run_lock::store(&aws, &context.profile);
+        let mut lock = run_lock::acquire(global, store, &args.lock, "up").await?;
+        let result = async {
+            // Another run may have changed the cloud while this one planned or waited
+            // for the lock: apply only the confirmed plan, and only if it still holds.
+            let live = context.observe(&context.scoped, &providers).await?;
+            let fresh = context.plan_apply(&live, &providers);
+            if !fresh.has_changes() {
+                return report_no_changes(global, &fresh, "No changes: another run made them.");
+            }
+            refuse_if_changed_meanwhile(&plan, &fresh)?;
+            let cancel = lock_loss_cancels(&mut lock);
+            let summary =
+                execute(global, providers, &fresh, &context.scoped, &live, cancel).await?;
+            let result = finish(global, &summary);
+            let vpc_endpoint = summary
+                .outputs
+                .get(&bpa_infra::provider::atlas::vpc_endpoint_address());
+            print_atlas_next_step(global, &context, vpc_endpoint);
+            result
+        }
+        .await;
+        run_lock::release(lock).await;
         result
     })
+}
+
+/// Returns the cancellation of a run under `lock`: set when another run takes the lock
+/// over (it found this one silent), so that this one starts nothing more.
+fn lock_loss_cancels(lock: &mut bpa_infra::lock::RunLock) -> Cancellation {
+    let cancel = Cancellation::new();
+    let on_lost = cancel.clone();
+    lock.keep_alive(move || {
+        tracing::error!("another run took over the lock of this profile: stopping");
+        on_lost.cancel();
+    });
+    cancel
+}
+
+/// Refuses to apply when the plan made under the lock is not the one confirmed.
+fn refuse_if_changed_meanwhile(confirmed: &Plan, now: &Plan) -> Result<(), CliError> {
+    let moved = confirmed.moved_since(now);
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = moved
+        .iter()
+        .map(|m| format!("  {}: planned: {}; now: {}", m.subject, m.saved, m.now))
+        .collect();
+    Err(CliError::failure(format!(
+        "another run changed the cloud after this plan was made; nothing was changed:\n{}",
+        lines.join("\n")
+    ))
+    .hinted("run the same command again to see and apply the new plan"))
 }
 
 /// Shows what is left to do in the Atlas UI when the profile names the endpoint
@@ -140,9 +191,10 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         ..ProviderOptions::default()
     };
     live::runtime()?.block_on(async {
-        let (_, providers) = context.connect(global, "plan", &options).await?;
+        let (aws, providers) = context.connect(global, "plan", &options).await?;
         let live = context.observe(&stack, &providers).await?;
         let plan = plan::plan_destroy(&stack, &live, &providers);
+        let store = run_lock::store(&aws, &context.profile);
         print_plan(global, &plan);
         if !plan.is_applicable() {
             return Err(CliError::failure(format!(
@@ -151,6 +203,9 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
             )));
         }
         if !plan.has_changes() {
+            if args.only.is_empty() {
+                run_lock::remove_if_idle(global, store).await;
+            }
             return report_no_changes(global, &plan, "Nothing to delete.");
         }
         confirm(
@@ -161,9 +216,28 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
             ),
             Some(&plan.profile),
         )?;
-        let summary = execute(global, providers, &plan, &stack, &live).await?;
-        report_snapshots(global, &snapshots.taken());
-        finish(global, &summary)
+        let mut lock = run_lock::acquire(global, store, &args.lock, "down").await?;
+        let result = async {
+            // As for `up`: delete only what was confirmed, if it is still so.
+            let live = context.observe(&stack, &providers).await?;
+            let fresh = plan::plan_destroy(&stack, &live, &providers);
+            if !fresh.has_changes() {
+                return report_no_changes(global, &fresh, "Nothing to delete: another run did.");
+            }
+            refuse_if_changed_meanwhile(&plan, &fresh)?;
+            let cancel = lock_loss_cancels(&mut lock);
+            let summary = execute(global, providers, &fresh, &stack, &live, cancel).await?;
+            report_snapshots(global, &snapshots.taken());
+            finish(global, &summary)
+        }
+        .await;
+        // The lock's table goes with the last of the profile's resources.
+        if args.only.is_empty() && matches!(result, Ok(ExitStatus::Success)) {
+            run_lock::release_and_remove(lock).await;
+        } else {
+            run_lock::release(lock).await;
+        }
+        result
     })
 }
 
@@ -295,16 +369,16 @@ fn confirm(global: &GlobalArgs, question: &str, typed: Option<&str>) -> Result<(
     }
 }
 
-/// Runs the executor with a reporter, stopping new work on Ctrl-C.
+/// Runs the executor with a reporter, stopping new work on Ctrl-C or `cancel`.
 async fn execute(
     global: &GlobalArgs,
     providers: bpa_infra::provider::Providers,
     plan: &Plan,
     stack: &bpa_infra::stack::Stack,
     live: &bpa_infra::plan::LiveState,
+    cancel: Cancellation,
 ) -> Result<Summary, CliError> {
     let reporter = progress::reporter(global);
-    let cancel = Cancellation::new();
     let on_signal = cancel.clone();
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -63,6 +63,7 @@ fn component(
             &apply::UpArgs {
                 only: scoped(&args.only),
                 plan: args.plan.clone(),
+                lock: args.lock.clone(),
             },
         ),
         ComponentAction::Down(args) => apply::down(

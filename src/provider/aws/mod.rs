@@ -12,6 +12,7 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use crate::provider::{ProviderError, Providers};
 use crate::stack::{Address, Spec, Value};
 
+pub mod dynamodb;
 mod ec2;
 pub mod ecr;
 mod eks;
