@@ -602,13 +602,9 @@ mod tests {
         liveness: &(dyn Fn(&Holder) -> Liveness + Sync),
     ) -> (Result<RunLock, LockError>, Vec<LockEvent>) {
         let mut events = Vec::new();
-        let result = acquire(
-            store.clone(),
-            holder(pid),
-            options,
-            liveness,
-            &mut |e| events.push(e),
-        )
+        let result = acquire(store.clone(), holder(pid), options, liveness, &mut |e| {
+            events.push(e)
+        })
         .await;
         (result, events)
     }
@@ -635,7 +631,16 @@ mod tests {
         assert!(text.contains("pid 7 on host build-1"), "{text}");
         assert!(text.contains("`up`"), "{text}");
         assert!(text.contains("since 20"), "{text}");
-        assert!(matches!(err, LockError::Held { staleness: None, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                LockError::Held {
+                    staleness: None,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert_eq!(store.record().unwrap().token, "token-7", "left as it was");
     }
 
@@ -674,7 +679,11 @@ mod tests {
         let started = tokio::time::Instant::now();
         let (lock, _) = take(&store, 1, &options, &alive).await;
         assert!(matches!(lock, Err(LockError::Held { .. })));
-        assert!(started.elapsed() <= Duration::from_secs(20), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() <= Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -685,7 +694,13 @@ mod tests {
         let (lock, _) = take(&store, 1, &LockOptions::default(), &alive).await;
         let err = lock.unwrap_err();
         assert!(
-            matches!(&err, LockError::Held { staleness: Some(Staleness::Silent(_)), .. }),
+            matches!(
+                &err,
+                LockError::Held {
+                    staleness: Some(Staleness::Silent(_)),
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("stale"), "{err}");
@@ -696,7 +711,10 @@ mod tests {
         };
         let (lock, events) = take(&store, 1, &options, &alive).await;
         assert_eq!(lock.unwrap().record().holder, holder(1));
-        assert!(matches!(&events[..], [LockEvent::TookOver { .. }]), "{events:?}");
+        assert!(
+            matches!(&events[..], [LockEvent::TookOver { .. }]),
+            "{events:?}"
+        );
     }
 
     #[tokio::test]
@@ -709,7 +727,13 @@ mod tests {
         };
         let (lock, _) = take(&store, 1, &options, &alive).await;
         assert!(
-            matches!(lock, Err(LockError::Held { staleness: None, .. })),
+            matches!(
+                lock,
+                Err(LockError::Held {
+                    staleness: None,
+                    ..
+                })
+            ),
             "a live holder is never taken over"
         );
         let gone = |h: &Holder| {
@@ -722,7 +746,13 @@ mod tests {
         let (lock, events) = take(&store, 1, &options, &gone).await;
         lock.unwrap();
         assert!(
-            matches!(&events[..], [LockEvent::TookOver { staleness: Staleness::HolderGone, .. }]),
+            matches!(
+                &events[..],
+                [LockEvent::TookOver {
+                    staleness: Staleness::HolderGone,
+                    ..
+                }]
+            ),
             "{events:?}"
         );
     }
@@ -758,7 +788,11 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(31)).await;
         // Real time moves a little too, so the beat has a later timestamp.
         assert!(store.record().unwrap().heartbeat_at >= first);
-        assert!(store.calls().contains(&"replace_if".to_owned()), "{:?}", store.calls());
+        assert!(
+            store.calls().contains(&"replace_if".to_owned()),
+            "{:?}",
+            store.calls()
+        );
         assert!(!lock.is_lost());
 
         store.set(Some(record_of(9, Duration::ZERO)));

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bpa_infra::aws::Aws;
-use bpa_infra::lock::{self, Holder, LockError, LockEvent, LockOptions, LockStore, Liveness, RunLock};
+use bpa_infra::lock::{
+    self, Holder, Liveness, LockError, LockEvent, LockOptions, LockStore, RunLock,
+};
 use bpa_infra::profile::Profile;
 use bpa_infra::provider::aws::dynamodb::DynamoLockStore;
 use clap::Args;
@@ -170,9 +172,7 @@ fn liveness(holder: &Holder) -> Liveness {
         return Liveness::Unknown;
     }
     match std::fs::read(format!("/proc/{}/cmdline", holder.pid)) {
-        Ok(cmdline) if String::from_utf8_lossy(&cmdline).contains("bpa-infra") => {
-            Liveness::Alive
-        }
+        Ok(cmdline) if String::from_utf8_lossy(&cmdline).contains("bpa-infra") => Liveness::Alive,
         _ => Liveness::Gone,
     }
 }

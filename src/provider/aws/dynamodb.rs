@@ -296,15 +296,15 @@ fn to_item(record: &LockRecord) -> HashMap<String, AttributeValue> {
             AttributeValue::N(record.holder.pid.to_string()),
         ),
         ("command".to_owned(), s(&record.holder.command)),
-        (
-            "acquired_at".to_owned(),
-            s(&record.acquired_at.to_string()),
-        ),
+        ("acquired_at".to_owned(), s(&record.acquired_at.to_string())),
         (
             "heartbeat_at".to_owned(),
             s(&record.heartbeat_at.to_string()),
         ),
-        ("tool".to_owned(), s(concat!("bpa-infra ", env!("CARGO_PKG_VERSION")))),
+        (
+            "tool".to_owned(),
+            s(concat!("bpa-infra ", env!("CARGO_PKG_VERSION"))),
+        ),
     ])
 }
 
