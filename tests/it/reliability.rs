@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::atlas::{FakeAtlas, PROJECT_ID};
 use crate::support::moto::{Moto, RecordedCall, xml_leaves, xml_text, xml_texts};
 use crate::support::proxy::{FaultConfig, FaultKind, FaultProxy};
 use crate::support::write_profile;
@@ -161,13 +162,21 @@ fn profile(dir: &Path, name: &str, vpc_cidr: &str) -> PathBuf {
 struct Cloud {
     moto: Moto,
     eks: EksStandIn,
+    /// Set for every run after the secrets (e.g. a fake Atlas's credentials), and unset.
+    env: Vec<(&'static str, String)>,
+    unset: Vec<&'static str>,
 }
 
 impl Cloud {
     fn start() -> Cloud {
         let moto = Moto::start();
         let eks = EksStandIn::in_front_of(&moto);
-        Cloud { moto, eks }
+        Cloud {
+            moto,
+            eks,
+            env: Vec::new(),
+            unset: Vec::new(),
+        }
     }
 
     /// The endpoint the binary talks to when no proxy is in the way.
@@ -182,6 +191,10 @@ impl Cloud {
         cmd.args(args);
         for (var, value) in SECRET_ENV {
             cmd.env(var, value);
+        }
+        cmd.envs(self.env.iter().cloned());
+        for var in &self.unset {
+            cmd.env_remove(var);
         }
         cmd.timeout(RUN_TIMEOUT);
         cmd
@@ -636,10 +649,23 @@ fn assert_converged_adopting(
 /// Runs every command that reads or writes what the profile describes, at `-vvv` in
 /// `format`, against a fresh moto, and returns (what ran, the text it wrote) for each,
 /// with the files it wrote under `out`.
-fn secret_series(format: &str, out: &Path) -> Vec<(String, String)> {
-    let cloud = Cloud::start();
+fn secret_series(format: &str, out: &Path) -> (Vec<(String, String)>, Vec<String>) {
+    let mut cloud = Cloud::start();
+    // The Atlas side too, against a fake Atlas Admin API: with a service account in
+    // one series and an API key in the other, so that both kinds of credential are used.
+    let atlas = FakeAtlas::start_with_step(Duration::from_millis(100));
+    if format == "text" {
+        cloud.env = atlas.service_account_env();
+    } else {
+        cloud.env = atlas.api_key_env();
+        cloud.unset = vec!["MONGODB_ATLAS_CLIENT_ID", "MONGODB_ATLAS_CLIENT_SECRET"];
+    }
     let name = format!("secret-{format}");
-    let path = profile(out, &name, "10.61.0.0/16");
+    let text = format!(
+        "{}atlas:\n  project_id: {PROJECT_ID}\n",
+        profile_text(&name, "10.61.0.0/16")
+    );
+    let path = write_profile(out, &format!("{name}.yaml"), &text);
     let saved_plan = out.join("saved-plan.json");
     let offline_dir = out.join("rendered-offline");
     let live_dir = out.join("rendered-live");
@@ -712,7 +738,15 @@ fn secret_series(format: &str, out: &Path) -> Vec<(String, String)> {
             .into_owned();
         written.push((file.display().to_string(), text));
     }
-    written
+    assert!(
+        atlas.tokens_issued() > 0 || format != "text",
+        "the service account was used"
+    );
+    assert!(
+        !atlas.services().is_empty(),
+        "the Atlas side was made with the credentials"
+    );
+    (written, atlas.secrets())
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -737,12 +771,14 @@ fn no_secret_reaches_stdout_stderr_json_saved_plans_or_rendered_files() {
     // The text and the JSON series run side by side, each against its own moto.
     let text_dir = tempfile::tempdir().unwrap();
     let json_dir = tempfile::tempdir().unwrap();
-    let written = std::thread::scope(|scope| {
+    let (written, atlas_secrets) = std::thread::scope(|scope| {
         let text = scope.spawn(|| secret_series("text", text_dir.path()));
         let json = scope.spawn(|| secret_series("json", json_dir.path()));
-        let mut all = text.join().expect("the text series");
-        all.extend(json.join().expect("the JSON series"));
-        all
+        let (mut all, mut secrets) = text.join().expect("the text series");
+        let (more, more_secrets) = json.join().expect("the JSON series");
+        all.extend(more);
+        secrets.extend(more_secrets);
+        (all, secrets)
     });
     // The check itself can fail: a secret in a text is found.
     assert_eq!(
@@ -753,8 +789,13 @@ fn no_secret_reaches_stdout_stderr_json_saved_plans_or_rendered_files() {
     let found: Vec<String> = written
         .iter()
         .flat_map(|(what, text)| {
+            let atlas = atlas_secrets
+                .iter()
+                .filter(|secret| text.contains(secret.as_str()))
+                .map(|_| "an Atlas credential or token".to_owned());
             leaks(text)
                 .into_iter()
+                .chain(atlas)
                 .map(move |secret| format!("{secret} in {what}"))
         })
         .collect();
