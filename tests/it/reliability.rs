@@ -1094,7 +1094,9 @@ fn down_leaves_other_profiles_untagged_look_alikes_and_adopted_resources_alone()
 }
 
 /// Runs `check` for each item on up to `parallel` threads and fails with every failure
-/// (the item and why), so one bad seed does not hide another.
+/// (the item and why), so one bad seed does not hide another. What each passing item
+/// did is printed (shown with `--nocapture`): the figures the README quotes.
+#[allow(clippy::print_stderr)]
 fn for_each_in_parallel<T: Sync + std::fmt::Debug>(
     items: &[T],
     parallel: usize,
