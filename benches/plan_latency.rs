@@ -35,6 +35,7 @@ use bpa_infra::stack::{ResourceKind, Stack, build};
 #[allow(dead_code, unused_imports)]
 #[path = "../tests/it/support"]
 mod support {
+    pub mod eks_stand_in;
     pub mod moto;
     pub mod proxy;
 
@@ -53,11 +54,7 @@ mod support {
     }
 }
 
-#[allow(dead_code)]
-#[path = "../tests/it/network_eks/eks_stand_in.rs"]
-mod eks_stand_in;
-
-use eks_stand_in::EksStandIn;
+use support::eks_stand_in::EksStandIn;
 use support::moto::{ACCOUNT_ID, Moto, REGION};
 use support::proxy::{FaultConfig, FaultProxy, ProxyStats};
 

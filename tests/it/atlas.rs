@@ -9,8 +9,7 @@
 //! access tokens the fake issued) may show in its output.
 
 // `outputs` reads the whole profile, EKS addons included, which moto lacks.
-#[path = "network_eks/eks_stand_in.rs"]
-mod eks_stand_in;
+use crate::support::eks_stand_in;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -7,17 +7,15 @@
 //! addon code's failure paths are covered with aws-smithy-mocks in
 //! `src/provider/aws/eks.rs`.
 
-mod eks_stand_in;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
 
+use crate::support::eks_stand_in::EksStandIn;
 use crate::support::moto::{Moto, RecordedCall, xml_text, xml_texts};
 use crate::support::proxy::{FaultConfig, FaultKind, FaultProxy};
 use crate::support::{root, write_profile};
-use eks_stand_in::EksStandIn;
 
 const ONLY: &str = "network,iam,eks";
 const PROFILE_TAG: &str = "bpa-infra:profile";

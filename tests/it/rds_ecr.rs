@@ -17,9 +17,7 @@ use crate::support::write_profile;
 
 // A whole `down` reads the EKS addons of the stack, which moto lacks: it goes through
 // the stand-in the network and EKS tests use.
-#[allow(dead_code)]
-#[path = "network_eks/eks_stand_in.rs"]
-mod eks_stand_in;
+use crate::support::eks_stand_in;
 
 const ECR: &str = "AmazonEC2ContainerRegistry_V20150921";
 

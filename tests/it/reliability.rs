@@ -18,10 +18,6 @@
 //! the binary talks to moto through the [`EksStandIn`], which provides those two.
 //! Resources are counted with moto's own API ([`Inventory`]), never through the binary.
 
-#[allow(dead_code)]
-#[path = "network_eks/eks_stand_in.rs"]
-mod eks_stand_in;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -30,10 +26,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::atlas::{FakeAtlas, PROJECT_ID};
+use crate::support::eks_stand_in::EksStandIn;
 use crate::support::moto::{Moto, RecordedCall, xml_leaves, xml_text, xml_texts};
 use crate::support::proxy::{FaultConfig, FaultKind, FaultProxy};
 use crate::support::write_profile;
-use eks_stand_in::EksStandIn;
 
 const PROFILE_TAG: &str = "bpa-infra:profile";
 const ADDRESS_TAG: &str = "bpa-infra:address";

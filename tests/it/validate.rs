@@ -7,9 +7,11 @@ use crate::support::{bpa_infra, write_profile};
 #[test]
 fn example_profiles_are_valid_by_name_and_by_path() {
     for profile in ["example", "prod-us-west-2", "profiles/example.yaml"] {
-        bpa_infra().args(["validate", "-p", profile]).assert().success().stdout(
-            predicate::str::contains("valid profile"),
-        );
+        bpa_infra()
+            .args(["validate", "-p", profile])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("valid profile"));
     }
 }
 
@@ -24,11 +26,9 @@ fn profile_can_come_from_the_environment() {
 
 #[test]
 fn missing_profile_is_a_usage_error_with_a_hint() {
-    bpa_infra()
-        .arg("validate")
-        .assert()
-        .code(64)
-        .stderr(predicate::str::contains("no profile given").and(predicate::str::contains("-p NAME")));
+    bpa_infra().arg("validate").assert().code(64).stderr(
+        predicate::str::contains("no profile given").and(predicate::str::contains("-p NAME")),
+    );
 }
 
 #[test]
@@ -85,8 +85,14 @@ fn every_mistake_is_reported_with_its_line_in_one_run() {
     // The misspelt field is a structural error; the semantic ones come in the same run
     // only once the structure is right, so check both halves separately.
     assert!(stderr.contains("instnce_type"), "{stderr}");
-    assert!(stderr.contains("instance_type"), "did-you-mean missing: {stderr}");
-    assert!(stderr.contains(":13:"), "line of the misspelt field missing: {stderr}");
+    assert!(
+        stderr.contains("instance_type"),
+        "did-you-mean missing: {stderr}"
+    );
+    assert!(
+        stderr.contains(":13:"),
+        "line of the misspelt field missing: {stderr}"
+    );
 }
 
 #[test]
@@ -119,7 +125,12 @@ fn semantic_mistakes_are_all_reported_with_lines_as_json() {
 
 #[test]
 fn schema_is_json_and_completions_are_printed() {
-    let output = bpa_infra().arg("schema").assert().success().get_output().clone();
+    let output = bpa_infra()
+        .arg("schema")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(schema["title"], "bpa-infra profile");
     assert!(schema["properties"]["rds"].is_object());

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 pub mod atlas;
+pub mod eks_stand_in;
 pub mod moto;
 pub mod postgres;
 pub mod proxy;
@@ -40,7 +41,10 @@ pub fn bpa_infra() -> Command {
     // Never let a test reach for the instance-metadata address.
     cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     cmd.env("AWS_CONFIG_FILE", "/nonexistent/bpa-infra-test/config");
-    cmd.env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/bpa-infra-test/credentials");
+    cmd.env(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "/nonexistent/bpa-infra-test/credentials",
+    );
     cmd
 }
 
