@@ -8,12 +8,12 @@
 pub mod atlas;
 pub mod aws;
 pub mod dbinit;
+pub mod engine;
 pub mod kubeconfig;
 pub mod lock;
 pub mod outputs;
+pub mod plan;
 pub mod profile;
+pub mod provider;
 pub mod render;
 pub mod stack;
-pub mod provider;
-pub mod plan;
-pub mod engine;
