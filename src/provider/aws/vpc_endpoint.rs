@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VpcEndpointType};
 
+use super::ec2::{filter, tag_map};
 use super::support::{
     Backoff, Poll, client_token, ignore_order, known_str, order_like, poll, resume, strings,
     vanished,
@@ -73,24 +74,6 @@ pub(crate) fn register(providers: &mut Providers, config: &aws_config::SdkConfig
 
 struct VpcEndpointProvider {
     client: Client,
-}
-
-fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
-    Filter::builder()
-        .name(name)
-        .set_values(Some(values.into_iter().map(Into::into).collect()))
-        .build()
-}
-
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            ))
-        })
-        .collect()
 }
 
 /// Returns an endpoint's state in the API's own spelling (`pendingAcceptance`); the SDK
