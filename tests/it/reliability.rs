@@ -842,10 +842,10 @@ fn a_refused_master_password_is_named_by_its_variable_never_shown() {
 }
 
 #[test]
-fn plan_and_up_on_a_converged_stack_make_no_mutating_call() {
+fn plan_and_up_of_the_example_profile_on_a_converged_stack_make_no_mutating_call() {
     let cloud = Cloud::start();
-    let dir = tempfile::tempdir().unwrap();
-    let path = profile(dir.path(), "quiet", "10.63.0.0/16");
+    // The whole example profile, as shipped (network, IAM, EKS with its addons, RDS, ECR).
+    let path = crate::support::root().join("profiles/example.yaml");
 
     // A plan against an empty cloud reads, and writes nothing.
     cloud.moto.start_recording();
@@ -862,7 +862,7 @@ fn plan_and_up_on_a_converged_stack_make_no_mutating_call() {
     cloud.moto.stop_recording();
 
     cloud.up(&cloud.url(), &path);
-    assert_converged(&cloud, &path, "quiet", &["lock.table"], "after up");
+    assert_converged(&cloud, &path, "example", &["lock.table"], "after up");
 
     cloud.moto.reset_recording();
     cloud.moto.start_recording();
