@@ -1203,21 +1203,27 @@ fn up_through_20_percent_faults_converges_with_every_resource_once_for_10_seeds(
     });
 }
 
-/// Where in a full `up` the mutating calls start and end, as call numbers at the proxy:
-/// the span in which killing the binary can leave a half-made stack.
-fn mutating_span(cloud: &Cloud, profile: &Path) -> (u64, u64) {
+/// Where the writes of a full `up` are, as call numbers at the proxy: the first write
+/// (taking the run lock) and the first and last writes of the stack's resources.
+fn write_span(cloud: &Cloud, profile: &Path) -> (u64, u64, u64) {
     let proxy = FaultProxy::start(&cloud.url(), FaultConfig::passthrough());
     cloud.up(&proxy.url(), profile);
-    let calls = proxy.calls();
-    let mutating: Vec<u64> = calls
+    let writes: Vec<(u64, String)> = proxy
+        .calls()
         .iter()
         .enumerate()
         .filter(|(_, c)| crate::support::moto::is_mutating(&c.operation, &c.method))
-        .map(|(i, _)| i as u64 + 1)
+        .map(|(i, c)| (i as u64 + 1, c.service.clone()))
+        .collect();
+    let stack_writes: Vec<u64> = writes
+        .iter()
+        .filter(|(_, service)| service != "dynamodb")
+        .map(|(i, _)| *i)
         .collect();
     (
-        *mutating.first().expect("up made mutating calls"),
-        *mutating.last().expect("up made mutating calls"),
+        writes.first().expect("up made writes").0,
+        *stack_writes.first().expect("up made resources"),
+        *stack_writes.last().expect("up made resources"),
     )
 }
 
@@ -1229,10 +1235,12 @@ fn up_killed_at_10_points_is_finished_by_the_next_up_without_duplicates_or_orpha
     let calibration = Cloud::start();
     let dir = tempfile::tempdir().unwrap();
     let path = profile(dir.path(), "crash", "10.65.0.0/16");
-    let (first, last) = mutating_span(&calibration, &path);
+    let (lock, first, last) = write_span(&calibration, &path);
     drop(calibration);
-    // Ten points from the first write to near the last, each in its own cloud.
-    let points: Vec<u64> = (0..10).map(|i| first + (last - first) * i / 10).collect();
+    // Ten points, each in its own cloud: while the lock is being taken, then nine spread
+    // from the first write of a resource to near the last.
+    let mut points = vec![lock + 1];
+    points.extend((0..9).map(|i| first + (last - first) * i / 9));
 
     for_each_in_parallel(&points, 5, |&point| {
         let cloud = Cloud::start();
