@@ -1,19 +1,16 @@
 //! Reading the live state of a stack through the providers: the only cloud calls a plan
 //! makes, and none of them mutating.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Mutex;
 
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::provider::{Live, ObservedOwnership, ProviderError, Providers, RetryPolicy};
-use crate::stack::{Address, ResourceKind, Stack};
-
-/// How many reads run at once, and as many lists beside them: enough to read a stack in
-/// a few round trips, few enough to stay clear of AWS's request rate limits.
-const READ_CONCURRENCY: usize = 8;
+use crate::provider::{
+    Live, Observation, ObservedOwnership, ProviderError, Providers, RetryPolicy,
+};
+use crate::stack::{Address, Resource, ResourceKind, Stack};
 
 /// What exists in the cloud for a stack.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -82,9 +79,11 @@ impl fmt::Display for ObserveError {
     }
 }
 
-/// Reads every resource of `stack`, and lists the kinds it uses to find leftovers of
-/// its scope ([`Stack::is_leftover`]). Reads run concurrently; retryable errors are
-/// retried under `retry`. Makes no mutating call.
+/// Reads every resource of `stack`, and finds the profile's resources of each kind it
+/// uses to tell leftovers of its scope ([`Stack::is_leftover`]): one
+/// [`observe`](crate::provider::ResourceProvider::observe) per kind, every kind at
+/// once, each retried under `retry` when it fails with a retryable error. Makes no
+/// mutating call.
 pub async fn observe(
     stack: &Stack,
     providers: &Providers,
@@ -92,45 +91,32 @@ pub async fn observe(
 ) -> Result<LiveState, ObserveError> {
     let rng = Mutex::new(fastrand::Rng::new());
     let rng = &rng;
-    let reads = stack.resources().iter().map(|resource| async move {
-        let provider = providers.require(resource.kind, &resource.address)?;
+    let mut by_kind: BTreeMap<ResourceKind, Vec<&Resource>> = BTreeMap::new();
+    for resource in stack.resources() {
+        by_kind.entry(resource.kind).or_default().push(resource);
+    }
+    let observations = by_kind.iter().map(|(&kind, desired)| async move {
+        let provider = providers.require(kind, &desired[0].address)?;
         retry
-            .run(rng, |_, _, _| {}, || provider.read(resource))
+            .run(
+                rng,
+                |_, _, _| {},
+                || provider.observe(desired, stack.profile()),
+            )
             .await
     });
-    let kinds: BTreeSet<ResourceKind> = stack.resources().iter().map(|r| r.kind).collect();
-    let lists = kinds
-        .iter()
-        .filter_map(|&kind| providers.get(kind))
-        .map(|provider| async move {
-            retry
-                .run(rng, |_, _, _| {}, || provider.list(stack.profile()))
-                .await
-        });
-    // The lists need nothing from the reads: run both at once, so a plan waits for the
-    // slower of the two rather than for their sum.
-    let (read, listed) = futures::join!(
-        stream::iter(reads)
-            .buffered(READ_CONCURRENCY)
-            .collect::<Vec<Result<Option<Live>, ProviderError>>>(),
-        stream::iter(lists)
-            .buffered(READ_CONCURRENCY)
-            .collect::<Vec<Result<Vec<Live>, ProviderError>>>()
-    );
+    let observed: Vec<Result<Observation, ProviderError>> =
+        futures::future::join_all(observations).await;
 
     let mut state = LiveState::new();
     let mut errors = Vec::new();
-    for result in read {
+    for result in observed {
         match result {
-            Ok(Some(live)) => state.insert(live),
-            Ok(None) => {}
-            Err(error) => errors.push(error),
-        }
-    }
-    for result in listed {
-        match result {
-            Ok(lives) => {
-                for live in lives {
+            Ok(observation) => {
+                for live in observation.found {
+                    state.insert(live);
+                }
+                for live in observation.others {
                     if live.ownership == ObservedOwnership::Owned
                         && stack.is_leftover(&live.address)
                     {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::stack::{Address, Ownership, PROFILE_TAG, Resource, ResourceKind, Spec, Value};
@@ -233,6 +234,22 @@ impl ProviderError {
     }
 }
 
+/// How many reads of one kind the default [`ResourceProvider::observe`] runs at once:
+/// enough to read a stack in a few round trips, few enough to stay clear of AWS's
+/// request rate limits.
+pub const READ_CONCURRENCY: usize = 8;
+
+/// What [`ResourceProvider::observe`] found for one resource kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// What exists at the desired addresses, each [`Live`] at the address of the
+    /// resource it was found for; a desired resource with nothing found is left out.
+    pub found: Vec<Live>,
+    /// The profile's resources of this kind at other addresses: what `observe` checks
+    /// for leftovers, resources removed from the profile.
+    pub others: Vec<Live>,
+}
+
 /// One resource kind's side of the boundary.
 ///
 /// `create`, `update` and `delete` start the change and return; `wait_ready` and
@@ -251,6 +268,35 @@ pub trait ResourceProvider: Send + Sync {
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {
         let _ = profile;
         Ok(Vec::new())
+    }
+
+    /// Reads every resource of `desired` (the stack's resources of this kind) and finds
+    /// the profile's others, as a plan needs them: [`read`](Self::read) of each and one
+    /// [`list`](Self::list), all at once. A provider whose API describes many resources
+    /// in one call answers the same in fewer calls.
+    async fn observe(
+        &self,
+        desired: &[&Resource],
+        profile: &str,
+    ) -> Result<Observation, ProviderError> {
+        let reads: Vec<_> = desired.iter().map(|resource| self.read(resource)).collect();
+        let (read, listed) = futures::join!(
+            stream::iter(reads)
+                .buffered(READ_CONCURRENCY)
+                .collect::<Vec<_>>(),
+            self.list(profile)
+        );
+        let mut found = Vec::new();
+        for live in read {
+            found.extend(live?);
+        }
+        Ok(Observation {
+            found,
+            others: listed?
+                .into_iter()
+                .filter(|live| desired.iter().all(|d| d.address != live.address))
+                .collect(),
+        })
     }
 
     /// Creates `desired` (references resolved, secrets still references), with its tags

@@ -26,7 +26,7 @@ use super::support::{
 };
 use super::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
-    AttributeChange, ChangeClass, Live, ObservedOwnership, ProviderError, Providers,
+    AttributeChange, ChangeClass, Live, Observation, ObservedOwnership, ProviderError, Providers,
     ResourceProvider, Status, default_change_class, diff_attributes,
 };
 use crate::stack::{
@@ -144,6 +144,84 @@ fn pick<T>(desired: &Resource, items: Vec<T>, tags: impl Fn(&T) -> &[Tag]) -> Op
     }
 }
 
+/// What [`find_by_tag_then_name`] found: each desired resource found with its item, and
+/// the profile's other items with the addresses their tags record.
+struct Found<'d, T> {
+    desired: Vec<(&'d Resource, T)>,
+    others: Vec<(Address, T)>,
+}
+
+/// Finds the desired resources of one EC2 kind (none adopted) in two calls at most,
+/// as `read` would one by one. The profile's resources, listed by tag, answer for each
+/// desired resource whose address and name (and VPC, when known) they carry; the rest
+/// are looked up by name, all in one call, and picked as `read` picks: ours first,
+/// then a look-alike. A converged stack needs the first call only.
+///
+/// `by_names(names, vpc)` describes the resources with any of `names` (in `vpc` when
+/// every one looked for is known to be there).
+async fn find_by_tag_then_name<'d, T, LF, NF>(
+    desired: &[&'d Resource],
+    list: impl FnOnce() -> LF,
+    by_names: impl FnOnce(Vec<String>, Option<String>) -> NF,
+    tags: impl Fn(&T) -> &[Tag],
+    name: impl Fn(&T) -> Option<&str>,
+    vpc: impl Fn(&T) -> Option<&str>,
+) -> Result<Found<'d, T>, ProviderError>
+where
+    T: Clone,
+    LF: Future<Output = Result<Vec<T>, ProviderError>>,
+    NF: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let is_for = |d: &Resource, item: &T| {
+        name(item) == d.spec.name()
+            && known_str(d.spec.get("vpc_id")).is_none_or(|v| vpc(item) == Some(v))
+    };
+    let mut found = Found {
+        desired: Vec::new(),
+        others: Vec::new(),
+    };
+    let mut missing: Vec<&'d Resource> = desired.to_vec();
+    for item in list().await? {
+        let Some(address) = address_of(tags(&item)) else {
+            continue;
+        };
+        if let Some(i) = missing.iter().position(|d| d.address == address) {
+            if is_for(missing[i], &item) {
+                found.desired.push((missing.remove(i), item));
+            }
+        } else if desired.iter().all(|d| d.address != address) {
+            found.others.push((address, item));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let names: BTreeSet<String> = missing
+        .iter()
+        .map(|d| d.spec.name().unwrap_or_default().to_owned())
+        .collect();
+    let vpcs: BTreeSet<Option<&str>> = missing
+        .iter()
+        .map(|d| known_str(d.spec.get("vpc_id")))
+        .collect();
+    let vpc_filter = match vpcs.into_iter().collect::<Vec<_>>().as_slice() {
+        [Some(vpc)] => Some((*vpc).to_owned()),
+        _ => None,
+    };
+    let named = by_names(names.into_iter().collect(), vpc_filter).await?;
+    for d in missing {
+        let candidates = named
+            .iter()
+            .filter(|item| is_for(d, item))
+            .cloned()
+            .collect();
+        if let Some(item) = pick(d, candidates, &tags) {
+            found.desired.push((d, item));
+        }
+    }
+    Ok(found)
+}
+
 fn ownership(desired: &Resource, tags: &BTreeMap<String, String>) -> ObservedOwnership {
     ObservedOwnership::of(desired, tags.get(PROFILE_TAG).map(String::as_str))
 }
@@ -156,6 +234,13 @@ fn with_tags(mut attributes: Spec, tags: &[Tag]) -> Spec {
     }
     attributes.insert("tags", tags_value(tags));
     attributes
+}
+
+/// The value of the `Name` tag.
+fn name_tag(tags: &[Tag]) -> Option<&str> {
+    tags.iter()
+        .find(|t| t.key() == Some("Name"))
+        .and_then(Tag::value)
 }
 
 /// The address a listed resource records in its tags.
@@ -943,6 +1028,41 @@ impl SubnetProvider {
         )
     }
 
+    /// Reads the adopted subnets by id in one call; when one of the ids does not exist
+    /// (which fails the call as a whole), one by one, so that the others are found.
+    async fn adopted(
+        &self,
+        placeholder: &Address,
+        adopted: &[&Resource],
+    ) -> Result<Vec<Live>, ProviderError> {
+        let ids: Vec<String> = adopted
+            .iter()
+            .filter_map(|d| known_str(d.spec.get("id")).map(str::to_owned))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(subnets) = absent(self.describe(placeholder, Vec::new(), ids).await)? else {
+            let mut lives = Vec::new();
+            for desired in adopted {
+                lives.extend(ResourceProvider::read(self, desired).await?);
+            }
+            return Ok(lives);
+        };
+        Ok(adopted
+            .iter()
+            .filter_map(|d| {
+                let id = known_str(d.spec.get("id"))?;
+                let subnet = subnets.iter().find(|s| s.subnet_id() == Some(id))?;
+                Some(Self::to_live(
+                    &d.address,
+                    subnet,
+                    ownership(d, &tag_map(subnet.tags())),
+                ))
+            })
+            .collect())
+    }
+
     async fn set_public_ip(
         &self,
         address: &Address,
@@ -985,6 +1105,50 @@ impl ResourceProvider for SubnetProvider {
             let ownership = ownership(desired, &tag_map(subnet.tags()));
             Self::to_live(address, &subnet, ownership)
         }))
+    }
+
+    /// Adopted subnets by their ids and the others as [`find_by_tag_then_name`] finds
+    /// them, side by side: three calls at most for any number of subnets.
+    async fn observe(
+        &self,
+        desired: &[&Resource],
+        profile: &str,
+    ) -> Result<Observation, ProviderError> {
+        let placeholder = Address::new(Component::Network, "subnet");
+        let (adopted, managed): (Vec<&Resource>, Vec<&Resource>) = desired
+            .iter()
+            .partition(|d| d.ownership == Ownership::Adopted);
+        let (adopted, found) = futures::join!(
+            self.adopted(&placeholder, &adopted),
+            find_by_tag_then_name(
+                &managed,
+                || self.describe(&placeholder, profile_filters(profile), Vec::new()),
+                |names, vpc| {
+                    let mut filters = vec![filter("tag:Name", names)];
+                    filters.extend(vpc.map(|vpc| filter("vpc-id", [vpc])));
+                    self.describe(&placeholder, filters, Vec::new())
+                },
+                |s| s.tags(),
+                |s| name_tag(s.tags()),
+                |s| s.vpc_id(),
+            )
+        );
+        let mut observation = Observation {
+            found: adopted?,
+            others: Vec::new(),
+        };
+        let found = found?;
+        observation
+            .found
+            .extend(found.desired.iter().map(|(d, subnet)| {
+                Self::to_live(&d.address, subnet, ownership(d, &tag_map(subnet.tags())))
+            }));
+        observation.others = found
+            .others
+            .iter()
+            .map(|(address, subnet)| Self::to_live(address, subnet, ObservedOwnership::Owned))
+            .collect();
+        Ok(observation)
     }
 
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {
@@ -2452,6 +2616,43 @@ impl ResourceProvider for SecurityGroupProvider {
         }))
     }
 
+    async fn observe(
+        &self,
+        desired: &[&Resource],
+        profile: &str,
+    ) -> Result<Observation, ProviderError> {
+        let placeholder = Address::new(Component::Network, "security_group");
+        let found = find_by_tag_then_name(
+            desired,
+            || self.describe(&placeholder, profile_filters(profile), Vec::new()),
+            |names, vpc| {
+                let mut filters = vec![filter("group-name", names)];
+                filters.extend(vpc.map(|vpc| filter("vpc-id", [vpc])));
+                self.describe(&placeholder, filters, Vec::new())
+            },
+            |g| g.tags(),
+            |g| g.group_name(),
+            |g| g.vpc_id(),
+        )
+        .await?;
+        Ok(Observation {
+            found: found
+                .desired
+                .iter()
+                .map(|(d, g)| {
+                    Self::to_live(&d.address, g, ownership(d, &tag_map(g.tags())), &d.spec)
+                })
+                .collect(),
+            others: found
+                .others
+                .iter()
+                .map(|(address, g)| {
+                    Self::to_live(address, g, ObservedOwnership::Owned, &Spec::new())
+                })
+                .collect(),
+        })
+    }
+
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {
         let placeholder = Address::new(Component::Network, "security_group");
         let found = self
@@ -2809,6 +3010,45 @@ impl ResourceProvider for LaunchTemplateProvider {
             }
             None => Ok(None),
         }
+    }
+
+    /// Finds the templates as [`find_by_tag_then_name`] does, then reads the latest
+    /// version of each found, all at once.
+    async fn observe(
+        &self,
+        desired: &[&Resource],
+        profile: &str,
+    ) -> Result<Observation, ProviderError> {
+        let placeholder = Address::new(Component::Eks, "launch_template");
+        let found = find_by_tag_then_name(
+            desired,
+            || self.describe(&placeholder, profile_filters(profile), Vec::new()),
+            |names, _| {
+                self.describe(
+                    &placeholder,
+                    vec![filter("launch-template-name", names)],
+                    Vec::new(),
+                )
+            },
+            |t| t.tags(),
+            |t| t.launch_template_name(),
+            |_| None,
+        )
+        .await?;
+        let no_hint = Spec::new();
+        let (found, others) = futures::join!(
+            futures::future::join_all(found.desired.iter().map(|(d, template)| {
+                let ownership = ownership(d, &tag_map(template.tags()));
+                self.to_live(&d.address, template, ownership, &d.spec)
+            })),
+            futures::future::join_all(found.others.iter().map(|(address, template)| {
+                self.to_live(address, template, ObservedOwnership::Owned, &no_hint)
+            }))
+        );
+        Ok(Observation {
+            found: found.into_iter().collect::<Result<_, _>>()?,
+            others: others.into_iter().collect::<Result<_, _>>()?,
+        })
     }
 
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {

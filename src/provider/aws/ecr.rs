@@ -18,15 +18,15 @@ use futures::stream::{self, StreamExt};
 use super::options::{ProviderOptions, TeardownOptions};
 use super::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
-    AttributeChange, ChangeClass, Live, ObservedOwnership, ProviderError, Providers,
+    AttributeChange, ChangeClass, Live, Observation, ObservedOwnership, ProviderError, Providers,
     ResourceProvider, Status,
 };
 use crate::stack::{
     ADDRESS_TAG, Address, Component, PROFILE_TAG, Resource, ResourceKind, Spec, Value,
 };
 
-/// How many repositories `list` reads at once.
-const LIST_CONCURRENCY: usize = 4;
+/// How many repositories `observe` reads at once (three calls each).
+const LIST_CONCURRENCY: usize = 8;
 
 /// Registers the ECR provider.
 pub fn register(
@@ -36,6 +36,22 @@ pub fn register(
 ) {
     let provider = EcrProvider::new(Client::new(config), options.teardown.clone());
     providers.insert(ResourceKind::EcrRepository, Arc::new(provider));
+}
+
+/// The name of the repository `desired` describes.
+fn repository_name(desired: &Resource) -> &str {
+    desired
+        .spec
+        .name()
+        .unwrap_or_else(|| desired.address.key().unwrap_or_default())
+}
+
+/// A repository `observe` read in full.
+enum Seen {
+    /// One of the desired repositories.
+    Desired(Live),
+    /// One the profile owns at another address.
+    Other(Live),
 }
 
 /// The ECR side of the provider boundary.
@@ -210,15 +226,29 @@ impl EcrProvider {
         Ok(())
     }
 
-    /// Reads `repository` when the profile owns it (tags read once and handed on).
-    async fn owned_live(
+    /// Reads `repository` in full when it is one of `desired` or the profile owns it
+    /// (tags read once and handed on).
+    async fn observe_one(
         &self,
         placeholder: &Address,
         repository: &Repository,
+        desired: &[&Resource],
         profile: &str,
-    ) -> Result<Option<Live>, ProviderError> {
+    ) -> Result<Option<Seen>, ProviderError> {
+        let name = repository.repository_name().unwrap_or_default();
         let arn = repository.repository_arn().unwrap_or_default();
-        let tags = self.tags_of(placeholder, arn).await?;
+        let wanted = desired.iter().find(|d| repository_name(d) == name);
+        let tags = self
+            .tags_of(wanted.map_or(placeholder, |d| &d.address), arn)
+            .await?;
+        if let Some(wanted) = wanted {
+            let live = self
+                .live_of(&wanted.address, repository, tags, |tag| {
+                    ObservedOwnership::of(wanted, tag)
+                })
+                .await?;
+            return Ok(Some(Seen::Desired(live)));
+        }
         if tags.get(PROFILE_TAG).map(String::as_str) != Some(profile) {
             return Ok(None);
         }
@@ -228,9 +258,10 @@ impl EcrProvider {
         else {
             return Ok(None);
         };
-        self.live_of(&address, repository, tags, |_| ObservedOwnership::Owned)
-            .await
-            .map(Some)
+        let live = self
+            .live_of(&address, repository, tags, |_| ObservedOwnership::Owned)
+            .await?;
+        Ok(Some(Seen::Other(live)))
     }
 
     async fn reread(
@@ -263,11 +294,7 @@ impl ResourceProvider for EcrProvider {
 
     async fn read(&self, desired: &Resource) -> Result<Option<Live>, ProviderError> {
         let address = &desired.address;
-        let name = desired
-            .spec
-            .name()
-            .unwrap_or_else(|| address.key().unwrap_or_default());
-        let Some(repository) = self.describe(address, name).await? else {
+        let Some(repository) = self.describe(address, repository_name(desired)).await? else {
             return Ok(None);
         };
         let tags = self
@@ -283,8 +310,20 @@ impl ResourceProvider for EcrProvider {
     /// Finds the profile's repositories by their ownership tag, so that one removed
     /// from the profile is found and planned for deletion.
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {
+        Ok(self.observe(&[], profile).await?.others)
+    }
+
+    /// Lists the registry's repositories once (ECR filters neither by tag nor by names
+    /// that may not exist) and reads each one's tags, a few at a time: a desired
+    /// repository is read in full under its address, one the profile owns elsewhere
+    /// under the address its tags record, and the rest no further.
+    async fn observe(
+        &self,
+        desired: &[&Resource],
+        profile: &str,
+    ) -> Result<Observation, ProviderError> {
         let placeholder = Address::new(Component::Ecr, "repository");
-        let mut found = Vec::new();
+        let mut observation = Observation::default();
         let mut token = None;
         loop {
             let output = self
@@ -294,25 +333,27 @@ impl ResourceProvider for EcrProvider {
                 .send()
                 .await
                 .map_err(|e| sdk_error(&placeholder, "ecr:DescribeRepositories", e))?;
-            // Repositories are looked at concurrently (a few at a time): one after another,
-            // a page of them costs a plan three round trips each.
             // (The futures are made first: a closure inside the stream would be generic
             // over the repository's lifetime, which async_trait's `Send` check rejects.)
             let lookups: Vec<_> = output
                 .repositories()
                 .iter()
-                .map(|repository| self.owned_live(&placeholder, repository, profile))
+                .map(|repository| self.observe_one(&placeholder, repository, desired, profile))
                 .collect();
-            let page: Vec<Result<Option<Live>, ProviderError>> = stream::iter(lookups)
+            let page: Vec<Result<Option<Seen>, ProviderError>> = stream::iter(lookups)
                 .buffered(LIST_CONCURRENCY)
                 .collect()
                 .await;
-            for live in page {
-                found.extend(live?);
+            for seen in page {
+                match seen? {
+                    Some(Seen::Desired(live)) => observation.found.push(live),
+                    Some(Seen::Other(live)) => observation.others.push(live),
+                    None => {}
+                }
             }
             token = output.next_token().map(str::to_owned);
             if token.is_none() {
-                return Ok(found);
+                return Ok(observation);
             }
         }
     }

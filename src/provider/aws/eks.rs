@@ -18,6 +18,7 @@ use aws_sdk_eks::types::{
     LaunchTemplateSpecification, LogSetup, LogType, Logging, NodegroupScalingConfig,
     NodegroupStatus, ResolveConflicts, UpdateLabelsPayload, UpdateStatus, VpcConfigRequest,
 };
+use futures::stream::{self, StreamExt};
 
 use super::support::{
     Backoff, Poll, client_token, client_token_of, ignore_order, known_str, order_like, own_or,
@@ -25,8 +26,8 @@ use super::support::{
 };
 use super::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
-    AttributeChange, Live, ObservedOwnership, ProviderError, Providers, ResourceProvider, Status,
-    default_change_class, diff_attributes,
+    AttributeChange, Live, Observation, ObservedOwnership, ProviderError, Providers,
+    READ_CONCURRENCY, ResourceProvider, Status, default_change_class, diff_attributes,
 };
 use crate::stack::{
     ADDRESS_TAG, Address, Component, PROFILE_TAG, Resource, ResourceKind, Spec, Value,
@@ -107,6 +108,23 @@ fn tags_attribute(tags: Option<&HashMap<String, String>>) -> Value {
 
 fn profile_of(tags: Option<&HashMap<String, String>>) -> Option<&str> {
     tags?.get(PROFILE_TAG).map(String::as_str)
+}
+
+/// The address a node group or addon made by `profile` records in its tags.
+fn owned_address(tags: Option<&HashMap<String, String>>, profile: &str) -> Option<Address> {
+    if profile_of(tags)? != profile {
+        return None;
+    }
+    tags?.get(ADDRESS_TAG)?.parse().ok()
+}
+
+/// The cluster the desired node groups or addons belong to; without any, the profile's
+/// (the cluster is named after the profile, see the profile model).
+fn cluster_of_desired<'a>(desired: &[&'a Resource], profile: &'a str) -> &'a str {
+    desired
+        .first()
+        .and_then(|d| known_str(d.spec.get("cluster_name")))
+        .unwrap_or(profile)
 }
 
 fn is_not_found(err: &ProviderError) -> bool {
@@ -827,19 +845,30 @@ impl ResourceProvider for NodeGroupProvider {
     }
 
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {
-        // The cluster is named after the profile (see the profile model).
+        Ok(self.observe(&[], profile).await?.others)
+    }
+
+    /// Lists the cluster's node groups once and describes each (a few at a time): a
+    /// desired one under its address, one the profile owns elsewhere under the address
+    /// its tags record. A missing cluster has none, and is asked nothing more (listing
+    /// the node groups of a missing cluster is an error on some EKS endpoints).
+    async fn observe(
+        &self,
+        desired: &[&Resource],
+        profile: &str,
+    ) -> Result<Observation, ProviderError> {
         let placeholder = Address::new(Component::Eks, "nodegroup");
-        // Nothing to list without the cluster (and listing a missing one is an error).
-        if describe_cluster(&self.client, &placeholder, profile)
+        let cluster = cluster_of_desired(desired, profile);
+        if describe_cluster(&self.client, &placeholder, cluster)
             .await?
             .is_none()
         {
-            return Ok(Vec::new());
+            return Ok(Observation::default());
         }
         let names = match self
             .client
             .list_nodegroups()
-            .cluster_name(profile)
+            .cluster_name(cluster)
             .into_paginator()
             .items()
             .send()
@@ -848,31 +877,40 @@ impl ResourceProvider for NodeGroupProvider {
         {
             Ok(names) => names,
             Err(e) => match sdk_error(&placeholder, "eks:ListNodegroups", e) {
-                err if is_not_found(&err) => return Ok(Vec::new()),
+                err if is_not_found(&err) => return Ok(Observation::default()),
                 err => return Err(err),
             },
         };
-        let mut lives = Vec::new();
-        for name in names {
-            let Some(group) = self.describe(&placeholder, profile, &name).await? else {
-                continue;
-            };
-            let tags = group.tags();
-            let address = tags
-                .and_then(|t| t.get(ADDRESS_TAG))
-                .and_then(|a| a.parse::<Address>().ok());
-            if let (Some(address), Some(owner)) = (address, profile_of(tags)) {
-                if owner == profile {
-                    lives.push(node_group_live(
-                        &address,
-                        &group,
-                        ObservedOwnership::Owned,
-                        &Spec::new(),
-                    ));
-                }
+        let lookups: Vec<_> = names
+            .iter()
+            .map(|name| self.describe(&placeholder, cluster, name))
+            .collect();
+        let groups: Vec<_> = stream::iter(lookups)
+            .buffered(READ_CONCURRENCY)
+            .collect()
+            .await;
+        let mut observation = Observation::default();
+        for group in groups {
+            let Some(group) = group? else { continue };
+            let name = group.nodegroup_name().unwrap_or_default();
+            if let Some(wanted) = desired.iter().find(|d| d.spec.name() == Some(name)) {
+                let ownership = ObservedOwnership::of(wanted, profile_of(group.tags()));
+                observation.found.push(node_group_live(
+                    &wanted.address,
+                    &group,
+                    ownership,
+                    &wanted.spec,
+                ));
+            } else if let Some(address) = owned_address(group.tags(), profile) {
+                observation.others.push(node_group_live(
+                    &address,
+                    &group,
+                    ObservedOwnership::Owned,
+                    &Spec::new(),
+                ));
             }
         }
-        Ok(lives)
+        Ok(observation)
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
@@ -1229,18 +1267,29 @@ impl ResourceProvider for AddonProvider {
     }
 
     async fn list(&self, profile: &str) -> Result<Vec<Live>, ProviderError> {
+        Ok(self.observe(&[], profile).await?.others)
+    }
+
+    /// Lists the cluster's addons once and describes each (a few at a time), as node
+    /// groups are observed. A missing cluster has none, and is asked nothing more (see
+    /// `read`).
+    async fn observe(
+        &self,
+        desired: &[&Resource],
+        profile: &str,
+    ) -> Result<Observation, ProviderError> {
         let placeholder = Address::new(Component::Eks, "addon");
-        // Nothing to list without the cluster (and listing a missing one is an error).
-        if describe_cluster(&self.client, &placeholder, profile)
+        let cluster = cluster_of_desired(desired, profile);
+        if describe_cluster(&self.client, &placeholder, cluster)
             .await?
             .is_none()
         {
-            return Ok(Vec::new());
+            return Ok(Observation::default());
         }
         let names = match self
             .client
             .list_addons()
-            .cluster_name(profile)
+            .cluster_name(cluster)
             .into_paginator()
             .items()
             .send()
@@ -1249,26 +1298,37 @@ impl ResourceProvider for AddonProvider {
         {
             Ok(names) => names,
             Err(e) => match sdk_error(&placeholder, "eks:ListAddons", e) {
-                err if is_not_found(&err) => return Ok(Vec::new()),
+                err if is_not_found(&err) => return Ok(Observation::default()),
                 err => return Err(err),
             },
         };
-        let mut lives = Vec::new();
-        for name in names {
-            let Some(addon) = self.describe(&placeholder, profile, &name).await? else {
-                continue;
-            };
-            let tags = addon.tags();
-            let address = tags
-                .and_then(|t| t.get(ADDRESS_TAG))
-                .and_then(|a| a.parse::<Address>().ok());
-            if let (Some(address), Some(owner)) = (address, profile_of(tags)) {
-                if owner == profile {
-                    lives.push(addon_live(&address, &addon, ObservedOwnership::Owned));
-                }
+        let lookups: Vec<_> = names
+            .iter()
+            .map(|name| self.describe(&placeholder, cluster, name))
+            .collect();
+        let addons: Vec<_> = stream::iter(lookups)
+            .buffered(READ_CONCURRENCY)
+            .collect()
+            .await;
+        let mut observation = Observation::default();
+        for addon in addons {
+            let Some(addon) = addon? else { continue };
+            let name = addon.addon_name().unwrap_or_default();
+            if let Some(wanted) = desired
+                .iter()
+                .find(|d| known_str(d.spec.get("addon_name")) == Some(name))
+            {
+                let ownership = ObservedOwnership::of(wanted, profile_of(addon.tags()));
+                observation
+                    .found
+                    .push(addon_live(&wanted.address, &addon, ownership));
+            } else if let Some(address) = owned_address(addon.tags(), profile) {
+                observation
+                    .others
+                    .push(addon_live(&address, &addon, ObservedOwnership::Owned));
             }
         }
-        Ok(lives)
+        Ok(observation)
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
