@@ -157,6 +157,106 @@ fn schema_accepts_the_examples_and_rejects_the_broken_profile() {
     assert!(!validator.is_valid(&as_json(BROKEN)));
 }
 
+/// Returns the property `field` of the schema definition `def` (`RawIngress`, …).
+fn schema_property(schema: &Value, def: &str, field: &str) -> Value {
+    schema["$defs"][def]["properties"][field].clone()
+}
+
+#[test]
+fn schema_states_every_runbook_default() {
+    let schema = schema();
+    let default = |def: &str, field: &str| schema_property(&schema, def, field)["default"].clone();
+    assert_eq!(default("RawNetwork", "pod_cidr"), json!("100.64.0.0/16"));
+    assert_eq!(
+        default("RawNodeGroup", "sysctls"),
+        json!({"vm.max_map_count": "262144"})
+    );
+    assert_eq!(default("RawDataVolume", "type"), json!("gp3"));
+    assert_eq!(
+        default("RawEks", "node_ingress"),
+        json!([
+            {"port": 30101, "description": "BPA service NodePort"},
+            {"port": 443, "description": "HTTPS"},
+            {"port": 22, "description": "SSH"},
+        ])
+    );
+    assert_eq!(default("RawRds", "mode"), json!("multi-az-cluster"));
+    assert_eq!(default("RawRds", "master_password"), json!("managed"));
+    assert_eq!(default("RawRds", "password_encryption"), json!("md5"));
+    assert_eq!(default("RawRds", "backup_retention_days"), json!(7));
+    assert_eq!(default("RawRds", "storage_encrypted"), json!(true));
+    assert_eq!(default("RawRds", "deletion_protection"), json!(true));
+    assert_eq!(
+        default("RawIngress", "sticky_session_seconds"),
+        json!(604800)
+    );
+    assert_eq!(
+        default("RawIngress", "health_check_path"),
+        json!("/bpm/adapter/v1/liveness")
+    );
+    assert_eq!(default("RawIngress", "service_port"), json!(8181));
+    assert_eq!(
+        default("RawKie", "controller_url"),
+        json!("ws://bpm-controller:8080/kie-server-controller/websocket/controller")
+    );
+    assert_eq!(default("RawKie", "server_id"), json!("bpa-kie-server"));
+
+    // The schema's default is the one the tool applies.
+    let profile = valid(BASE);
+    let rules: Vec<(u16, &str)> = profile
+        .eks
+        .node_ingress
+        .iter()
+        .map(|r| (r.port, r.description.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![(30101, "BPA service NodePort"), (443, "HTTPS"), (22, "SSH")]
+    );
+
+    // Derived defaults are stated in the description, never as a misleading `null`.
+    for (def, field, derived) in [
+        ("RawRds", "identifier", "`<name>-bpa`"),
+        (
+            "RawAtlas",
+            "allowed_cidrs",
+            "the pod CIDR and the node subnet CIDRs",
+        ),
+        ("RawAtlas", "region", "derived from `region`"),
+        ("RawEks", "node_ingress_cidrs", "defaults to the VPC CIDR"),
+        (
+            "RawIngressRule",
+            "cidrs",
+            "default `eks.node_ingress_cidrs`",
+        ),
+        ("RawIngressRule", "description", "default `TCP <port>`"),
+    ] {
+        let property = schema_property(&schema, def, field);
+        assert!(
+            property.get("default").is_none(),
+            "{def}.{field}: {property}"
+        );
+        let description = property["description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains(derived),
+            "{def}.{field}: {description}"
+        );
+    }
+    // No property says it has a default while the schema shows `null`.
+    for (def, body) in schema["$defs"].as_object().unwrap() {
+        for (field, property) in body["properties"].as_object().into_iter().flatten() {
+            let description = property["description"].as_str().unwrap_or_default();
+            if description.contains("default") {
+                assert_ne!(
+                    property.get("default"),
+                    Some(&Value::Null),
+                    "{def}.{field} documents a default but the schema shows null"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn every_mistake_is_reported_with_its_line_in_one_run() {
     let errors = parse_and_validate(BROKEN, "broken.yaml").unwrap_err();
