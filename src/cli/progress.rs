@@ -481,7 +481,7 @@ mod tests {
             .iter()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
             .collect();
-        let keys = |doc: &serde_json::Value| {
+        fn keys(doc: &serde_json::Value) -> Vec<&str> {
             let mut keys: Vec<&str> = doc
                 .as_object()
                 .unwrap()
@@ -490,7 +490,7 @@ mod tests {
                 .collect();
             keys.sort_unstable();
             keys
-        };
+        }
         let expected: [&[&str]; 8] = [
             &["event", "operation", "profile", "resources", "ts"],
             &[
