@@ -116,11 +116,14 @@ pub struct RawEks {
     pub logging: Vec<ControlPlaneLog>,
     /// Managed node groups, one per node role (e.g. `node-1` … `node-4`).
     pub node_groups: Vec<RawNodeGroup>,
-    /// Ingress rules of the node security group.
+    /// Ingress rules of the node security group; by default TCP 30101, 443 and 22, each
+    /// from `eks.node_ingress_cidrs`.
     #[serde(default)]
+    #[schemars(transform = node_ingress_schema_default)]
     pub node_ingress: Option<Vec<RawIngressRule>>,
     /// CIDRs the default node ingress rules (30101, 443, 22) allow; defaults to the VPC CIDR.
     #[serde(default)]
+    #[schemars(transform = derived_default)]
     pub node_ingress_cidrs: Option<Vec<String>>,
     /// EKS addons; vpc-cni is configured for custom networking.
     #[serde(default = "default_addons")]
@@ -176,6 +179,7 @@ pub struct RawNodeGroup {
     pub size: RawGroupSize,
     /// Kubernetes node labels; defaults to `name: <node group name>`.
     #[serde(default)]
+    #[schemars(transform = derived_default)]
     pub labels: Option<BTreeMap<String, String>>,
     /// Data EBS volume mounted at `/opt`.
     #[serde(default)]
@@ -238,8 +242,11 @@ pub struct RawIngressRule {
     pub port: u16,
     /// Source CIDRs; default `eks.node_ingress_cidrs`.
     #[serde(default)]
+    #[schemars(transform = derived_default)]
     pub cidrs: Option<Vec<String>>,
+    /// Rule description; default `TCP <port>`.
     #[serde(default)]
+    #[schemars(transform = derived_default)]
     pub description: Option<String>,
 }
 
@@ -250,6 +257,7 @@ pub struct RawAddon {
     pub name: String,
     /// Addon version; the default version for the cluster's Kubernetes version when omitted.
     #[serde(default)]
+    #[schemars(transform = derived_default)]
     pub version: Option<String>,
 }
 
@@ -259,6 +267,7 @@ pub struct RawAddon {
 pub struct RawRds {
     /// DB cluster (or instance) identifier; defaults to `<name>-bpa`.
     #[serde(default)]
+    #[schemars(transform = derived_default)]
     pub identifier: Option<String>,
     #[serde(default)]
     pub mode: RdsMode,
@@ -455,9 +464,11 @@ pub struct RawAtlas {
     pub project_id: Option<String>,
     /// Atlas region name, e.g. `US_WEST_2`; derived from `region` when omitted.
     #[serde(default)]
+    #[schemars(transform = derived_default)]
     pub region: Option<String>,
     /// CIDRs allowed to the endpoint; default the pod CIDR and the node subnet CIDRs.
     #[serde(default)]
+    #[schemars(transform = derived_default)]
     pub allowed_cidrs: Option<Vec<String>>,
     /// TCP port range allowed to the endpoint, e.g. `1024-65535`; default all ports.
     #[serde(default = "default_atlas_ports")]
@@ -533,6 +544,27 @@ fn yes() -> bool {
 fn one() -> u32 {
     1
 }
+/// The node ingress rules when the profile lists none: port and rule description, each
+/// rule from `eks.node_ingress_cidrs`.
+pub const DEFAULT_NODE_INGRESS: [(u16, &str); 3] =
+    [(30101, "BPA service NodePort"), (443, "HTTPS"), (22, "SSH")];
+
+/// States in the schema the node ingress rules that apply when `eks.node_ingress` is
+/// omitted (serde's default is `None`, which the schema would show as `null`).
+fn node_ingress_schema_default(schema: &mut schemars::Schema) {
+    let rules: Vec<serde_json::Value> = DEFAULT_NODE_INGRESS
+        .iter()
+        .map(|(port, description)| serde_json::json!({"port": port, "description": description}))
+        .collect();
+    schema.insert("default".into(), rules.into());
+}
+
+/// Drops the `"default": null` of an optional field whose default is derived from other
+/// fields: `null` would read as "no value", and the description states the real default.
+fn derived_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
+}
+
 fn default_pod_cidr() -> String {
     "100.64.0.0/16".into()
 }

@@ -207,3 +207,79 @@ fn up_checks_the_master_password_variable_only_when_the_database_is_in_scope() {
         .assert()
         .code(1);
 }
+
+/// The addresses in the JSON plan of `bpa-infra COMPONENT plan --offline` of the prod profile.
+fn component_plan_addresses(component: &str) -> Vec<String> {
+    let output = bpa_infra()
+        .args(["--output", "json", "-p", "prod-us-west-2", component])
+        .args(["plan", "--offline"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The components (`eks`, `network`, …) the addresses belong to, sorted.
+fn components_of(addresses: &[String]) -> Vec<&str> {
+    let mut components: Vec<&str> = addresses
+        .iter()
+        .map(|a| a.split('.').next().unwrap())
+        .collect();
+    components.sort_unstable();
+    components.dedup();
+    components
+}
+
+#[test]
+fn component_plans_hold_the_component_and_what_it_depends_on() {
+    let eks = component_plan_addresses("eks");
+    // The node role's ECR pull policy is scoped to the repositories: ecr comes along.
+    assert_eq!(
+        components_of(&eks),
+        ["ecr", "eks", "iam", "network"],
+        "{eks:?}"
+    );
+    for address in [
+        "eks.cluster",
+        "eks.nodegroup[node-4]",
+        "iam.node_role",
+        "iam.ecr_pull_policy",
+        "network.subnet[node/us-west-2a]",
+        "ecr.repository[bpa/ui]",
+    ] {
+        assert!(
+            eks.iter().any(|a| a == address),
+            "{address} missing: {eks:?}"
+        );
+    }
+
+    let ecr = component_plan_addresses("ecr");
+    assert_eq!(components_of(&ecr), ["ecr"], "{ecr:?}");
+    assert!(ecr.iter().any(|a| a == "ecr.repository[bpa/ui]"), "{ecr:?}");
+
+    let atlas = component_plan_addresses("atlas");
+    assert_eq!(components_of(&atlas), ["atlas", "network"], "{atlas:?}");
+    for address in ["atlas.vpc_endpoint", "network.subnet[node/us-west-2c]"] {
+        assert!(
+            atlas.iter().any(|a| a == address),
+            "{address} missing: {atlas:?}"
+        );
+    }
+    for absent in ["rds.cluster", "eks.cluster", "iam.node_role"] {
+        assert!(!atlas.iter().any(|a| a == absent), "{absent} in {atlas:?}");
+        assert!(!ecr.iter().any(|a| a == absent), "{absent} in {ecr:?}");
+    }
+    assert!(
+        !eks.iter()
+            .any(|a| a.starts_with("rds.") || a.starts_with("atlas.")),
+        "{eks:?}"
+    );
+}

@@ -780,7 +780,7 @@ impl Rules<'_> {
         let Some(rules) = rules else {
             let cidrs = default_cidrs?;
             return Some(
-                [(30101, "BPA service NodePort"), (443, "HTTPS"), (22, "SSH")]
+                DEFAULT_NODE_INGRESS
                     .into_iter()
                     .map(|(port, description)| IngressRule {
                         port,

@@ -157,6 +157,106 @@ fn schema_accepts_the_examples_and_rejects_the_broken_profile() {
     assert!(!validator.is_valid(&as_json(BROKEN)));
 }
 
+/// Returns the property `field` of the schema definition `def` (`RawIngress`, …).
+fn schema_property(schema: &Value, def: &str, field: &str) -> Value {
+    schema["$defs"][def]["properties"][field].clone()
+}
+
+#[test]
+fn schema_states_every_runbook_default() {
+    let schema = schema();
+    let default = |def: &str, field: &str| schema_property(&schema, def, field)["default"].clone();
+    assert_eq!(default("RawNetwork", "pod_cidr"), json!("100.64.0.0/16"));
+    assert_eq!(
+        default("RawNodeGroup", "sysctls"),
+        json!({"vm.max_map_count": "262144"})
+    );
+    assert_eq!(default("RawDataVolume", "type"), json!("gp3"));
+    assert_eq!(
+        default("RawEks", "node_ingress"),
+        json!([
+            {"port": 30101, "description": "BPA service NodePort"},
+            {"port": 443, "description": "HTTPS"},
+            {"port": 22, "description": "SSH"},
+        ])
+    );
+    assert_eq!(default("RawRds", "mode"), json!("multi-az-cluster"));
+    assert_eq!(default("RawRds", "master_password"), json!("managed"));
+    assert_eq!(default("RawRds", "password_encryption"), json!("md5"));
+    assert_eq!(default("RawRds", "backup_retention_days"), json!(7));
+    assert_eq!(default("RawRds", "storage_encrypted"), json!(true));
+    assert_eq!(default("RawRds", "deletion_protection"), json!(true));
+    assert_eq!(
+        default("RawIngress", "sticky_session_seconds"),
+        json!(604800)
+    );
+    assert_eq!(
+        default("RawIngress", "health_check_path"),
+        json!("/bpm/adapter/v1/liveness")
+    );
+    assert_eq!(default("RawIngress", "service_port"), json!(8181));
+    assert_eq!(
+        default("RawKie", "controller_url"),
+        json!("ws://bpm-controller:8080/kie-server-controller/websocket/controller")
+    );
+    assert_eq!(default("RawKie", "server_id"), json!("bpa-kie-server"));
+
+    // The schema's default is the one the tool applies.
+    let profile = valid(BASE);
+    let rules: Vec<(u16, &str)> = profile
+        .eks
+        .node_ingress
+        .iter()
+        .map(|r| (r.port, r.description.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![(30101, "BPA service NodePort"), (443, "HTTPS"), (22, "SSH")]
+    );
+
+    // Derived defaults are stated in the description, never as a misleading `null`.
+    for (def, field, derived) in [
+        ("RawRds", "identifier", "`<name>-bpa`"),
+        (
+            "RawAtlas",
+            "allowed_cidrs",
+            "the pod CIDR and the node subnet CIDRs",
+        ),
+        ("RawAtlas", "region", "derived from `region`"),
+        ("RawEks", "node_ingress_cidrs", "defaults to the VPC CIDR"),
+        (
+            "RawIngressRule",
+            "cidrs",
+            "default `eks.node_ingress_cidrs`",
+        ),
+        ("RawIngressRule", "description", "default `TCP <port>`"),
+    ] {
+        let property = schema_property(&schema, def, field);
+        assert!(
+            property.get("default").is_none(),
+            "{def}.{field}: {property}"
+        );
+        let description = property["description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains(derived),
+            "{def}.{field}: {description}"
+        );
+    }
+    // No property says it has a default while the schema shows `null`.
+    for (def, body) in schema["$defs"].as_object().unwrap() {
+        for (field, property) in body["properties"].as_object().into_iter().flatten() {
+            let description = property["description"].as_str().unwrap_or_default();
+            if description.contains("default") {
+                assert_ne!(
+                    property.get("default"),
+                    Some(&Value::Null),
+                    "{def}.{field} documents a default but the schema shows null"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn every_mistake_is_reported_with_its_line_in_one_run() {
     let errors = parse_and_validate(BROKEN, "broken.yaml").unwrap_err();
@@ -548,6 +648,26 @@ fn tags_must_not_use_reserved_prefixes() {
     );
 }
 
+#[test]
+fn tags_must_fit_aws_lengths() {
+    let long_key = "k".repeat(129);
+    assert_error(
+        &set(BASE, "/tags", json!({ long_key.clone(): "x" })),
+        &format!("tags.{long_key}"),
+        "a tag key must be 1 to 128 characters",
+    );
+    valid(&set(
+        BASE,
+        "/tags",
+        json!({ "k".repeat(128): "v".repeat(256) }),
+    ));
+    assert_error(
+        &set(BASE, "/tags", json!({"team": "v".repeat(257)})),
+        "tags.team",
+        "a tag value must be at most 256 characters",
+    );
+}
+
 // ----- network -----------------------------------------------------------------------
 
 #[test]
@@ -577,6 +697,47 @@ fn pod_cidr_must_not_overlap_the_vpc() {
         "network.pod_cidr",
         "overlaps the VPC CIDR",
     );
+}
+
+#[test]
+fn pod_cidr_prefix_is_16_to_28() {
+    assert_error(
+        &set(BASE, "/network/pod_cidr", json!("100.64.0.0/15")),
+        "network.pod_cidr",
+        "a secondary VPC CIDR must be between /16 and /28, not /15",
+    );
+    assert_error(
+        &set(BASE, "/network/pod_cidr", json!("100.64.0.0/29")),
+        "network.pod_cidr",
+        "not /29",
+    );
+    valid(&set(BASE, "/network/pod_cidr", json!("100.64.0.0/16")));
+}
+
+#[test]
+fn subnet_prefix_is_16_to_28() {
+    let subnets = |first: &str| {
+        set(
+            BASE,
+            "/network/node_subnets",
+            json!([
+                {"az": "us-west-2a", "cidr": first},
+                {"az": "us-west-2b", "cidr": "10.0.64.0/20"},
+                {"az": "us-west-2c", "cidr": "10.0.128.0/20"},
+            ]),
+        )
+    };
+    assert_error(
+        &subnets("10.0.0.0/29"),
+        "network.node_subnets[0].cidr",
+        "a subnet must be between /16 and /28, not /29",
+    );
+    assert_error(
+        &set(PROD, "/network/node_subnets/0/cidr", json!("10.0.0.0/15")),
+        "network.node_subnets[0].cidr",
+        "not /15",
+    );
+    valid(&subnets("10.0.0.0/28"));
 }
 
 #[test]
@@ -787,6 +948,14 @@ fn network_messages() {
         "network_messages",
         messages(&[
             (
+                "pod cidr prefix",
+                set(BASE, "/network/pod_cidr", json!("100.64.0.0/15"))
+            ),
+            (
+                "subnet prefix",
+                set(PROD, "/network/node_subnets/0/cidr", json!("10.0.0.0/29"))
+            ),
+            (
                 "bad cidr",
                 set(BASE, "/network/vpc/cidr", json!("10.0.0.1/16"))
             ),
@@ -947,6 +1116,69 @@ fn labels_sysctls_and_instance_types_are_checked() {
 }
 
 #[test]
+fn endpoint_must_be_private_or_public() {
+    let text = set(
+        BASE,
+        "/eks/endpoint",
+        json!({"private": false, "public": false}),
+    );
+    assert_error(
+        &text,
+        "eks.endpoint",
+        "must be reachable privately, publicly, or both",
+    );
+    valid(&set(BASE, "/eks/endpoint", json!({"public": false})));
+    valid(&set(BASE, "/eks/endpoint", json!({"private": false})));
+}
+
+#[test]
+fn data_volume_is_gp3_or_gp2() {
+    let volume = |t: &str| {
+        set(
+            BASE,
+            "/eks/node_groups/0/data_volume",
+            json!({"type": t, "size_gib": 100}),
+        )
+    };
+    assert_error(
+        &volume("io2"),
+        "eks.node_groups[0].data_volume",
+        "data volume type `io2` is not supported",
+    );
+    assert_error(&volume("st1"), "eks.node_groups[0].data_volume", "`st1`");
+    valid(&volume("gp2"));
+    valid(&volume("gp3"));
+}
+
+#[test]
+fn node_ingress_descriptions_fit_ec2_rules() {
+    let described = |d: &str| {
+        set(
+            BASE,
+            "/eks/node_ingress",
+            json!([{"port": 22, "description": d}]),
+        )
+    };
+    assert_error(
+        &described(&"a".repeat(256)),
+        "eks.node_ingress[0].description",
+        "at most 255 characters",
+    );
+    assert_error(
+        &described("SSH <admins>"),
+        "eks.node_ingress[0].description",
+        "at most 255 characters of letters, digits, spaces and",
+    );
+    assert_error(
+        &described("SSH für Admins"),
+        "eks.node_ingress[0].description",
+        "at most 255 characters",
+    );
+    valid(&described(&"a".repeat(255)));
+    valid(&described("SSH (admins): 10.0.0.0/8 #1, [ops]+{on-call}!"));
+}
+
+#[test]
 fn listed_sysctls_keep_the_max_map_count_default() {
     let text = set(
         BASE,
@@ -994,6 +1226,30 @@ fn eks_messages() {
         "eks_messages",
         messages(&[
             ("old version", set(BASE, "/eks/version", json!("1.28"))),
+            (
+                "no endpoint",
+                set(
+                    BASE,
+                    "/eks/endpoint",
+                    json!({"private": false, "public": false})
+                )
+            ),
+            (
+                "data volume type",
+                set(
+                    BASE,
+                    "/eks/node_groups/0/data_volume",
+                    json!({"type": "io2", "size_gib": 100})
+                )
+            ),
+            (
+                "ingress description",
+                set(
+                    BASE,
+                    "/eks/node_ingress",
+                    json!([{"port": 22, "description": "SSH <admins>"}])
+                )
+            ),
             (
                 "duplicate group",
                 set(
@@ -1173,6 +1429,42 @@ fn storage_rules_of_multi_az_db_clusters() {
 }
 
 #[test]
+fn general_purpose_storage_iops_rules() {
+    let storage = |v: Value| set(BASE, "/rds/storage", v);
+    assert_error(
+        &storage(json!({"type": "gp3", "size_gib": 400, "iops": 2999})),
+        "rds.storage.iops",
+        "gp3 IOPS must be 3000 to 64000, not 2999",
+    );
+    assert_error(
+        &storage(json!({"type": "gp3", "size_gib": 400, "iops": 64001})),
+        "rds.storage.iops",
+        "not 64001",
+    );
+    valid(&storage(
+        json!({"type": "gp3", "size_gib": 400, "iops": 3000}),
+    ));
+    valid(&storage(
+        json!({"type": "gp3", "size_gib": 400, "iops": 64000}),
+    ));
+    let gp2 = |iops: Option<u32>| {
+        edited(BASE, |d| {
+            d["rds"]["mode"] = json!("multi-az-instance");
+            d["rds"]["storage"] = json!({"type": "gp2", "size_gib": 100});
+            if let Some(iops) = iops {
+                d["rds"]["storage"]["iops"] = json!(iops);
+            }
+        })
+    };
+    assert_error(
+        &gp2(Some(3000)),
+        "rds.storage.iops",
+        "gp2 storage has no provisioned IOPS",
+    );
+    valid(&gp2(None));
+}
+
+#[test]
 fn engine_version_and_instance_class_are_checked() {
     assert_error(
         &set(BASE, "/rds/engine_version", json!("11.22")),
@@ -1326,6 +1618,21 @@ fn rds_messages() {
     snapshot!(
         "rds_messages",
         messages(&[
+            (
+                "gp3 iops",
+                set(
+                    BASE,
+                    "/rds/storage",
+                    json!({"type": "gp3", "size_gib": 400, "iops": 2000})
+                )
+            ),
+            (
+                "gp2 iops",
+                edited(BASE, |d| {
+                    d["rds"]["mode"] = json!("multi-az-instance");
+                    d["rds"]["storage"] = json!({"type": "gp2", "size_gib": 100, "iops": 3000});
+                })
+            ),
             (
                 "identifier",
                 set(BASE, "/rds/identifier", json!("bpa--db-"))
@@ -1614,7 +1921,15 @@ fn other_messages() {
                 set(BASE, "/kie", json!({"controller_url": "http://ctl/ws"}))
             ),
             ("api version", set(BASE, "/apiVersion", json!("v1"))),
-            ("name", set(BASE, "/name", json!("Prod_Env")))
+            ("name", set(BASE, "/name", json!("Prod_Env"))),
+            (
+                "tag key",
+                set(BASE, "/tags", json!({ "k".repeat(129): "x" }))
+            ),
+            (
+                "tag value",
+                set(BASE, "/tags", json!({"team": "v".repeat(257)}))
+            ),
         ])
     );
 }
