@@ -1,5 +1,5 @@
 //! `plan --offline` and the guards of `up`/`down` through the real binary: no AWS, no
-//! credentials, no network.
+//! credentials, no network; and saved plans (`plan --out`, `up --plan`) against moto.
 
 use predicates::prelude::*;
 
@@ -282,4 +282,79 @@ fn component_plans_hold_the_component_and_what_it_depends_on() {
             .any(|a| a.starts_with("rds.") || a.starts_with("atlas.")),
         "{eks:?}"
     );
+}
+
+/// `up --plan FILE` applies a saved plan while the live state is as it was when it was
+/// saved, and refuses it, naming what moved and writing nothing, once it is not.
+#[test]
+fn a_saved_plan_applies_until_the_live_state_moves_and_then_is_refused_naming_what_moved() {
+    let moto = crate::support::moto::Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("ecr.plan.json");
+    let saved_arg = saved.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let output = moto
+            .bpa_infra()
+            .args(["-p", "example", "--no-color"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["plan", "--only", "ecr", "--out", saved_arg]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+
+    let (code, stdout, stderr) = run(&["up", "--only", "ecr", "--yes", "--plan", saved_arg]);
+    assert_eq!(
+        code,
+        Some(0),
+        "nothing moved: the saved plan applies\n{stdout}\n{stderr}"
+    );
+    let repositories = |moto: &crate::support::moto::Moto| {
+        let listed = moto.json(
+            "ecr",
+            "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+            &serde_json::json!({}),
+        );
+        let mut names: Vec<String> = listed["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["repositoryName"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(repositories(&moto), ["bpa/bpm", "bpa/ui"]);
+
+    // The repositories the saved plan creates exist now: the plan no longer holds.
+    moto.start_recording();
+    let (code, stdout, stderr) = run(&["up", "--only", "ecr", "--yes", "--plan", saved_arg]);
+    moto.stop_recording();
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("moved since the plan was saved"),
+        "the refusal says why\n{stderr}"
+    );
+    for repository in ["ecr.repository[bpa/ui]", "ecr.repository[bpa/bpm]"] {
+        assert!(
+            stderr.contains(&format!("{repository}: saved plan: ")),
+            "the refusal names {repository} with what the saved plan and the live state say\n{stderr}"
+        );
+    }
+    let ecr_writes: Vec<String> = moto
+        .mutating_calls()
+        .iter()
+        .filter(|call| call.service == "ecr")
+        .map(|call| call.name())
+        .collect();
+    assert!(
+        ecr_writes.is_empty(),
+        "a refused plan writes nothing: {ecr_writes:?}"
+    );
+    assert_eq!(repositories(&moto), ["bpa/bpm", "bpa/ui"]);
 }
