@@ -358,3 +358,66 @@ fn a_saved_plan_applies_until_the_live_state_moves_and_then_is_refused_naming_wh
     );
     assert_eq!(repositories(&moto), ["bpa/bpm", "bpa/ui"]);
 }
+
+/// With `--output json`, the stdout of `up` and `down` is JSON lines: the plan, then the
+/// summary of the run, each one versioned document on its own line.
+#[test]
+fn up_and_down_print_json_lines_with_output_json() {
+    let moto = crate::support::moto::Moto::start();
+    for (args, operation) in [
+        (vec!["up", "--only", "ecr", "--yes"], "apply"),
+        (vec!["down", "--only", "ecr", "--yes"], "destroy"),
+    ] {
+        let output = moto
+            .bpa_infra()
+            .args(["-p", "example", "--output", "json"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let documents: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|err| {
+                    panic!("{args:?}: not one JSON document a line ({err}): {line}")
+                })
+            })
+            .collect();
+        assert_eq!(
+            documents.len(),
+            2,
+            "{args:?}: the plan and the summary\n{stdout}"
+        );
+        for document in &documents {
+            assert_eq!(document["format_version"], 1, "{args:?}: {document}");
+        }
+        let addresses = |key: &str| -> Vec<String> {
+            let mut found: Vec<String> = documents[usize::from(key == "resources")][key]
+                .as_array()
+                .unwrap_or_else(|| panic!("{args:?}: no {key} in {stdout}"))
+                .iter()
+                .map(|item| item["address"].as_str().unwrap().to_owned())
+                .collect();
+            found.sort();
+            found
+        };
+        let repositories = ["ecr.repository[bpa/bpm]", "ecr.repository[bpa/ui]"];
+        assert_eq!(
+            addresses("changes"),
+            repositories,
+            "{args:?}: the plan first"
+        );
+        assert_eq!(
+            addresses("resources"),
+            repositories,
+            "{args:?}: the summary last"
+        );
+        assert_eq!(documents[1]["operation"], operation, "{args:?}");
+    }
+}

@@ -70,7 +70,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
             refuse_if_moved(saved, &plan)?;
         }
         if !plan.is_applicable() {
-            print_plan(global, &plan);
+            print_run_plan(global, &plan);
             return Err(CliError::failure(format!(
                 "the plan has {} conflict(s): nothing was changed",
                 plan.conflicts.len()
@@ -84,7 +84,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
             return result;
         }
         if saved.is_none() {
-            print_plan(global, &plan);
+            print_run_plan(global, &plan);
         }
         confirm(
             global,
@@ -195,7 +195,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         let live = context.observe(&stack, &providers).await?;
         let plan = plan::plan_destroy(&stack, &live, &providers);
         let store = run_lock::store(&aws, &context.profile);
-        print_plan(global, &plan);
+        print_run_plan(global, &plan);
         if !plan.is_applicable() {
             return Err(CliError::failure(format!(
                 "the plan has {} conflict(s): nothing was deleted",
@@ -313,11 +313,28 @@ fn refuse_if_moved(saved: &Plan, now: &Plan) -> Result<(), CliError> {
     .hinted("run `bpa-infra plan --out FILE` again, review it, and apply the new plan"))
 }
 
+/// Prints the plan a run applies. With `--output json` it is one line, as the summary
+/// after it is: the stdout of `up` and `down` is JSON lines, one document a line.
 #[allow(clippy::print_stdout)]
+fn print_run_plan(global: &GlobalArgs, plan: &Plan) {
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(plan).expect("a plan is plain data")
+        ),
+        OutputFormat::Text => print_plan(global, plan),
+    }
+}
+
 fn report_no_changes(global: &GlobalArgs, plan: &Plan, text: &str) -> Result<ExitStatus, CliError> {
     match global.output {
-        OutputFormat::Json => print!("{}", plan::render_json(plan)),
-        OutputFormat::Text => println!("{text}"),
+        OutputFormat::Json => print_run_plan(global, plan),
+        OutputFormat::Text => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{text}");
+            }
+        }
     }
     Ok(ExitStatus::Success)
 }
