@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_eks::Client;
+use aws_sdk_eks::config::http::HttpResponse;
+use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types::{
     AddonStatus, AmiTypes, AuthenticationMode, ClusterStatus, CreateAccessConfigRequest,
     LaunchTemplateSpecification, LogSetup, LogType, Logging, NodegroupScalingConfig,
@@ -125,6 +127,34 @@ fn cluster_of_desired<'a>(desired: &[&'a Resource], profile: &'a str) -> &'a str
         .first()
         .and_then(|d| known_str(d.spec.get("cluster_name")))
         .unwrap_or(profile)
+}
+
+/// The names of a cluster's node groups or addons, as `list` lists them; none when the
+/// cluster is missing, which is then asked nothing more: listing them for a missing
+/// cluster is an error rather than "not found" on some EKS endpoints.
+async fn member_names<E>(
+    client: &Client,
+    placeholder: &Address,
+    cluster: &str,
+    operation: &str,
+    list: impl Future<Output = Result<Vec<String>, SdkError<E, HttpResponse>>>,
+) -> Result<Vec<String>, ProviderError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if describe_cluster(client, placeholder, cluster)
+        .await?
+        .is_none()
+    {
+        return Ok(Vec::new());
+    }
+    match list.await {
+        Ok(names) => Ok(names),
+        Err(e) => match sdk_error(placeholder, operation, e) {
+            err if is_not_found(&err) => Ok(Vec::new()),
+            err => Err(err),
+        },
+    }
 }
 
 fn is_not_found(err: &ProviderError) -> bool {
@@ -850,8 +880,7 @@ impl ResourceProvider for NodeGroupProvider {
 
     /// Lists the cluster's node groups once and describes each (a few at a time): a
     /// desired one under its address, one the profile owns elsewhere under the address
-    /// its tags record. A missing cluster has none, and is asked nothing more (listing
-    /// the node groups of a missing cluster is an error on some EKS endpoints).
+    /// its tags record. A missing cluster has none.
     async fn observe(
         &self,
         desired: &[&Resource],
@@ -859,28 +888,22 @@ impl ResourceProvider for NodeGroupProvider {
     ) -> Result<Observation, ProviderError> {
         let placeholder = Address::new(Component::Eks, "nodegroup");
         let cluster = cluster_of_desired(desired, profile);
-        if describe_cluster(&self.client, &placeholder, cluster)
-            .await?
-            .is_none()
-        {
-            return Ok(Observation::default());
-        }
-        let names = match self
+        let listed = self
             .client
             .list_nodegroups()
             .cluster_name(cluster)
             .into_paginator()
             .items()
             .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-        {
-            Ok(names) => names,
-            Err(e) => match sdk_error(&placeholder, "eks:ListNodegroups", e) {
-                err if is_not_found(&err) => return Ok(Observation::default()),
-                err => return Err(err),
-            },
-        };
+            .collect::<Result<Vec<_>, _>>();
+        let names = member_names(
+            &self.client,
+            &placeholder,
+            cluster,
+            "eks:ListNodegroups",
+            listed,
+        )
+        .await?;
         let lookups: Vec<_> = names
             .iter()
             .map(|name| self.describe(&placeholder, cluster, name))
@@ -1271,8 +1294,7 @@ impl ResourceProvider for AddonProvider {
     }
 
     /// Lists the cluster's addons once and describes each (a few at a time), as node
-    /// groups are observed. A missing cluster has none, and is asked nothing more (see
-    /// `read`).
+    /// groups are observed. A missing cluster has none.
     async fn observe(
         &self,
         desired: &[&Resource],
@@ -1280,28 +1302,22 @@ impl ResourceProvider for AddonProvider {
     ) -> Result<Observation, ProviderError> {
         let placeholder = Address::new(Component::Eks, "addon");
         let cluster = cluster_of_desired(desired, profile);
-        if describe_cluster(&self.client, &placeholder, cluster)
-            .await?
-            .is_none()
-        {
-            return Ok(Observation::default());
-        }
-        let names = match self
+        let listed = self
             .client
             .list_addons()
             .cluster_name(cluster)
             .into_paginator()
             .items()
             .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-        {
-            Ok(names) => names,
-            Err(e) => match sdk_error(&placeholder, "eks:ListAddons", e) {
-                err if is_not_found(&err) => return Ok(Observation::default()),
-                err => return Err(err),
-            },
-        };
+            .collect::<Result<Vec<_>, _>>();
+        let names = member_names(
+            &self.client,
+            &placeholder,
+            cluster,
+            "eks:ListAddons",
+            listed,
+        )
+        .await?;
         let lookups: Vec<_> = names
             .iter()
             .map(|name| self.describe(&placeholder, cluster, name))
