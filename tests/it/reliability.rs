@@ -1210,6 +1210,11 @@ fn down_leaves_other_profiles_untagged_look_alikes_and_adopted_resources_alone()
         lookalike_groups.push(xml_text(&xml, "groupId").expect("a group id"));
     }
 
+    // And one inside the profile's own VPC: a subnet with the Name our pod subnet has,
+    // without the ownership tags (a security group cannot share our group's name in
+    // the same VPC).
+    let inside = moto.create_subnet(&vpc, "10.40.96.0/24", "us-west-2a", &[("Name", pod_subnet)]);
+
     let stdout = cloud.expect(&cloud.url(), &mine, &["down", "--yes"], 0);
 
     // Everything the profile owned is gone...
@@ -1261,6 +1266,14 @@ fn down_leaves_other_profiles_untagged_look_alikes_and_adopted_resources_alone()
     // ... and so are the look-alikes.
     assert!(ec2_describe(moto, "DescribeVpcs", "VpcId.1", &elsewhere).is_some());
     assert!(ec2_describe(moto, "DescribeSubnets", "SubnetId.1", &lookalike_subnet).is_some());
+    let inside_after = ec2_describe(moto, "DescribeSubnets", "SubnetId.1", &inside);
+    assert_eq!(
+        inside_after
+            .as_deref()
+            .and_then(|x| xml_text(x, "subnetId")),
+        Some(inside.clone()),
+        "the look-alike subnet in the profile's own VPC was deleted\n{stdout}"
+    );
     for group in &lookalike_groups {
         let xml = ec2_describe(moto, "DescribeSecurityGroups", "GroupId.1", group);
         assert!(
