@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::LiveOutputs;
-use crate::profile::{LoadBalancerScheme, MasterPassword, Profile, RdsMode};
+use crate::profile::{AtlasTarget, LoadBalancerScheme, MasterPassword, Profile, RdsMode};
 
 /// Namespace the scripts use when `NAMESPACE` is not set.
 pub const DEFAULT_NAMESPACE: &str = "bpa";
@@ -169,20 +169,22 @@ impl Context {
     pub(super) fn new(profile: &Profile, outputs: &LiveOutputs) -> Self {
         let ingress = &profile.ingress;
         let https = ingress.certificate_arn.is_some() || ingress.host.is_some();
-        let public_url = match (&ingress.host, &outputs.load_balancer_hostname) {
-            (Some(host), _) | (None, Some(host)) => {
-                Some(format!("{}://{host}", if https { "https" } else { "http" }))
-            }
-            (None, None) => None,
-        };
-        let location = public_url.map_or_else(
+        // The public URL users reach the load balancer by. bpa-infra does not create the
+        // load balancer (the AWS Load Balancer Controller makes it from the Ingress) nor
+        // its DNS record, so only the profile can say it.
+        let location = ingress.host.as_ref().map_or_else(
             || {
                 unknown(
-                    "load balancer hostname",
-                    "set `ingress.host` in the profile, or apply bpm-ingress.yaml and render again",
+                    "public URL of the load balancer",
+                    "set `ingress.host` in the profile to the host name users reach the ALB by, then render again",
                 )
             },
-            |url| format!("{url}/kie-server/services/rest/server"),
+            |host| {
+                format!(
+                    "{}://{host}/kie-server/services/rest/server",
+                    if https { "https" } else { "http" }
+                )
+            },
         );
         let kie = Kie {
             config_map: KIE_CONFIG_MAP,
@@ -288,10 +290,7 @@ impl Context {
 
         let atlas = profile.atlas.as_ref().map(|_| AtlasInfo {
             host: outputs.atlas_host.clone().unwrap_or_else(|| {
-                unknown(
-                    "Atlas private-endpoint host",
-                    "copy it from Atlas: Connect, Private Endpoint",
-                )
+                unknown("Atlas private-endpoint host", atlas_host_hint(profile))
             }),
             endpoint_dns: outputs
                 .atlas_endpoint_dns
@@ -358,6 +357,19 @@ impl Context {
                     rds.engine_version.major.max(MIN_PSQL_MAJOR)
                 ),
             },
+        }
+    }
+}
+
+/// How to get the Atlas cluster's private-endpoint host when it is not known: only the
+/// Atlas Admin API gives it, once a cluster uses the endpoint.
+fn atlas_host_hint(profile: &Profile) -> &'static str {
+    match profile.atlas.as_ref().map(|a| &a.target) {
+        Some(AtlasTarget::Project { .. }) => {
+            "Atlas gives it once a cluster uses the private endpoint: render again then, with the Atlas credentials set (or copy it from Atlas: Connect, Private Endpoint)"
+        }
+        _ => {
+            "copy the host of the private-endpoint connection string from Atlas (Connect, Private Endpoint); bpa-infra reads it only with `atlas.project_id` and Atlas credentials"
         }
     }
 }

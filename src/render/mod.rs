@@ -28,7 +28,7 @@ pub use context::{
     KIE_CONFIG_MAP, PLACEHOLDER_START, SERVICE_NAME, TLS_SECRET, unknown,
 };
 pub use filters::{shell_word, yaml_scalar};
-pub use outputs::LiveOutputs;
+pub use outputs::{LiveOutputs, connection_string_host};
 pub use templates::{Origin, TEMPLATE_EXTENSION, Templates, output_name};
 
 /// What a rendered file is, by its extension.

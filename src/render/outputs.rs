@@ -29,8 +29,29 @@ pub struct LiveOutputs {
     pub pod_security_group_id: Option<String>,
     /// DNS name of the interface VPC endpoint to MongoDB Atlas.
     pub atlas_endpoint_dns: Option<String>,
-    /// The Atlas cluster's private-endpoint host name, as Atlas shows it.
+    /// The Atlas cluster's private-endpoint host name: the host of the private
+    /// connection string Atlas gives for the profile's endpoint (see
+    /// [`connection_string_host`]). Only the Atlas Admin API knows it.
     pub atlas_host: Option<String>,
-    /// Host name of the load balancer the Ingress created.
-    pub load_balancer_hostname: Option<String>,
+}
+
+/// Returns the host of a MongoDB connection string: the SRV host of
+/// `mongodb+srv://host/...`, or the first host of `mongodb://h1:p1,h2:p2/...` (the hosts
+/// of a private-endpoint string share their name and differ by port). `None` when the
+/// text is not a connection string.
+pub fn connection_string_host(connection_string: &str) -> Option<String> {
+    let rest = connection_string
+        .strip_prefix("mongodb+srv://")
+        .or_else(|| connection_string.strip_prefix("mongodb://"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    // Credentials, if a string carries any, come before the last `@`: never kept.
+    let hosts = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, hosts)| hosts);
+    let first = hosts.split(',').next().unwrap_or_default();
+    let host = match first.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => first,
+    };
+    (!host.is_empty()).then(|| host.to_owned())
 }

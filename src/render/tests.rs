@@ -55,9 +55,6 @@ fn live() -> LiveOutputs {
             "vpce-0123-abcd.vpce-svc-0123456789abcdef0.us-west-2.vpce.amazonaws.com".into(),
         ),
         atlas_host: Some("bpa-cluster-pl-0.abcde.mongodb.net".into()),
-        load_balancer_hostname: Some(
-            "k8s-default-bpmingre-0123456789-1234567890.us-west-2.elb.amazonaws.com".into(),
-        ),
     }
 }
 
@@ -345,5 +342,101 @@ fn placeholders_are_found_once_each() {
     assert_eq!(
         placeholders(text),
         vec!["<unknown: x — y>".to_owned(), "<unknown: z — w>".to_owned()]
+    );
+}
+
+#[test]
+fn the_host_of_a_connection_string_is_read_from_either_form() {
+    assert_eq!(
+        connection_string_host("mongodb+srv://bpa-pl-0.abcde.mongodb.net").as_deref(),
+        Some("bpa-pl-0.abcde.mongodb.net")
+    );
+    assert_eq!(
+        connection_string_host(
+            "mongodb://pl-0-us-west-2.abcde.mongodb.net:1024,pl-0-us-west-2.abcde.mongodb.net:1025/?ssl=true"
+        )
+        .as_deref(),
+        Some("pl-0-us-west-2.abcde.mongodb.net")
+    );
+    // Credentials in a string are never kept.
+    assert_eq!(
+        connection_string_host("mongodb+srv://user:p%40ss@bpa-pl-0.abcde.mongodb.net/db")
+            .as_deref(),
+        Some("bpa-pl-0.abcde.mongodb.net")
+    );
+    assert_eq!(
+        connection_string_host("https://bpa.abcde.mongodb.net"),
+        None
+    );
+    assert_eq!(connection_string_host("mongodb+srv://"), None);
+}
+
+#[test]
+fn the_atlas_host_is_rendered_when_known_and_its_placeholder_says_how_to_get_it() {
+    // Known (read from Atlas): the overlay carries it next to the endpoint's DNS name.
+    let files = render(&prod(), &live());
+    let values = documents(&files["values-overlay.yaml"].contents).remove(0);
+    assert_eq!(
+        values["mongodb"]["host"].as_str(),
+        Some("bpa-cluster-pl-0.abcde.mongodb.net")
+    );
+
+    // Unknown with an endpoint service name only: nothing but the Atlas UI has it.
+    let outputs = LiveOutputs {
+        atlas_host: None,
+        ..live()
+    };
+    let files = render(&prod(), &outputs);
+    let unknowns = &files["values-overlay.yaml"].unknowns;
+    let atlas: Vec<&String> = unknowns.iter().filter(|u| u.contains("Atlas")).collect();
+    assert_eq!(atlas.len(), 1, "{unknowns:?}");
+    assert!(atlas[0].contains("Connect, Private Endpoint"), "{atlas:?}");
+    assert!(atlas[0].contains("atlas.project_id"), "{atlas:?}");
+
+    // Unknown with the Atlas API: it comes once a cluster uses the endpoint.
+    let mut profile = prod();
+    profile.atlas.as_mut().unwrap().target = crate::profile::AtlasTarget::Project {
+        project_id: "5f0a1b2c3d4e5f6a7b8c9d0e".into(),
+        region: "US_WEST_2".into(),
+    };
+    let files = render(&profile, &outputs);
+    let unknowns = &files["values-overlay.yaml"].unknowns;
+    assert!(
+        unknowns
+            .iter()
+            .any(|u| u.contains("Atlas private-endpoint host")
+                && u.contains("once a cluster uses the private endpoint")),
+        "{unknowns:?}"
+    );
+}
+
+#[test]
+fn without_an_ingress_host_the_kie_location_placeholder_asks_for_it() {
+    let mut profile = prod();
+    profile.ingress.host = None;
+    let files = render(&profile, &live());
+    let kie = &files["kie-server-config.yaml"];
+    assert_eq!(kie.unknowns.len(), 1, "{:?}", kie.unknowns);
+    let placeholder = &kie.unknowns[0];
+    assert!(
+        placeholder.contains("public URL of the load balancer")
+            && placeholder.contains("ingress.host"),
+        "{placeholder}"
+    );
+    // Nothing render reads could fill it (bpa-infra never reads the Ingress back): the
+    // hint asks for the profile value, not for a step that would not help.
+    assert!(!placeholder.contains("apply"), "{placeholder}");
+    let config: ConfigMap = one(&kie.contents);
+    assert_eq!(
+        config.data.unwrap()["org.kie.server.location"],
+        *placeholder
+    );
+
+    // With the host, the location is the public URL, over HTTPS (a certificate is set).
+    let files = render(&prod(), &LiveOutputs::default());
+    let config: ConfigMap = one(&files["kie-server-config.yaml"].contents);
+    assert_eq!(
+        config.data.unwrap()["org.kie.server.location"],
+        "https://bpa.example.com/kie-server/services/rest/server"
     );
 }

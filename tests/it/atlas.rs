@@ -213,6 +213,11 @@ fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
     assert!(xml.contains("<key>bpa-infra:profile</key>") && xml.contains("<value>atl</value>"));
     assert!(xml.contains("<value>atlas.vpc_endpoint</value>"), "{xml}");
     assert_no_secrets(&fake, &[&out, &err]);
+    // Atlas reports the service AVAILABLE once its endpoint is, and that is converged.
+    assert_eq!(
+        fake.service_statuses(),
+        [(service_id.clone(), "AVAILABLE".to_owned())]
+    );
 
     // A second run changes nothing, on either side.
     moto.start_recording();
@@ -292,13 +297,20 @@ fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
     assert_no_secrets(&fake, &[&out, &err]);
 }
 
-#[test]
-fn a_rejected_endpoint_ends_with_an_error_naming_every_id() {
+/// Runs `up --only atlas` against a fake that ends the endpoint's sequence at `status`
+/// (told by `set_up`) with `env`'s credentials, and checks the run fails with one error
+/// line naming the status, the project, the endpoint service and the endpoint ids, and
+/// Atlas's message.
+fn up_fails_naming_every_id(
+    status: &str,
+    message: &str,
+    set_up: impl Fn(&FakeAtlas),
+    env: impl Fn(&FakeAtlas) -> Vec<(&'static str, String)>,
+) -> FakeAtlas {
     let moto = Moto::start();
     let fake = FakeAtlas::start();
-    fake.reject_new_endpoints();
-    // The legacy API key this time: HTTP Digest.
-    let env = fake.api_key_env();
+    set_up(&fake);
+    let env = env(&fake);
     let dir = tempfile::tempdir().unwrap();
     let profile = project_profile(dir.path());
 
@@ -315,35 +327,64 @@ fn a_rejected_endpoint_ends_with_an_error_naming_every_id() {
     let failure = err
         .lines()
         .chain(out.lines())
-        .find(|line| line.contains("REJECTED") && line.contains("atlas.endpoint"))
-        .unwrap_or_else(|| panic!("no REJECTED error:\n{out}\n{err}"));
+        .find(|line| line.contains(status) && line.contains("atlas.endpoint"))
+        .unwrap_or_else(|| panic!("no {status} error:\n{out}\n{err}"));
     for id in [PROJECT_ID, service_id.as_str(), vpce.as_str()] {
         assert!(failure.contains(id), "{id} is not named in: {failure}");
     }
-    assert!(
-        failure.contains("The VPC endpoint connection was rejected."),
-        "{failure}"
+    assert!(failure.contains(message), "{failure}");
+    assert_no_secrets(&fake, &[&out, &err]);
+    fake
+}
+
+#[test]
+fn a_rejected_endpoint_ends_with_an_error_naming_every_id() {
+    // The legacy API key this time: HTTP Digest.
+    let fake = up_fails_naming_every_id(
+        "REJECTED",
+        "The VPC endpoint connection was rejected.",
+        FakeAtlas::reject_new_endpoints,
+        FakeAtlas::api_key_env,
     );
     let calls = fake.calls();
     assert!(calls.iter().any(|c| c.auth == atlas::Auth::Digest));
     assert!(calls.iter().all(|c| c.auth != atlas::Auth::Bearer));
     assert_eq!(fake.tokens_issued(), 0);
-    assert_no_secrets(&fake, &[&out, &err]);
+}
+
+#[test]
+fn a_failed_endpoint_ends_with_an_error_naming_every_id() {
+    let fake = up_fails_naming_every_id(
+        "FAILED",
+        "Atlas could not set up the private endpoint connection.",
+        FakeAtlas::fail_new_endpoints,
+        FakeAtlas::service_account_env,
+    );
+    // The endpoint service never became AVAILABLE: its endpoint did not.
+    let statuses = fake.service_statuses();
+    assert!(
+        statuses.iter().all(|(_, s)| s == "WAITING_FOR_USER"),
+        "{statuses:?}"
+    );
 }
 
 #[test]
 fn rate_limited_atlas_calls_wait_for_retry_after() {
     let moto = Moto::start();
     let fake = FakeAtlas::start();
-    fake.throttle_next(2, 1);
+    // The client's own first wait after a 429 without Retry-After is 2 s: a Retry-After
+    // of 3 s is only waited out if the client honours it.
+    const RETRY_AFTER: u64 = 3;
+    fake.throttle_next(1, RETRY_AFTER);
     let dir = tempfile::tempdir().unwrap();
     let profile = project_profile(dir.path());
+    let env = fake.service_account_env();
 
-    run(
+    let (out, err) = run(
         &moto,
-        &fake.service_account_env(),
+        &env,
         &profile,
-        &["up", "--yes", "--only", "atlas"],
+        &["up", "--yes", "--only", "atlas", "-vvv"],
         0,
     );
     let calls: Vec<_> = fake
@@ -354,21 +395,23 @@ fn rate_limited_atlas_calls_wait_for_retry_after() {
     let throttled: Vec<usize> = (0..calls.len())
         .filter(|&i| calls[i].status == 429)
         .collect();
-    assert_eq!(throttled.len(), 2, "{calls:#?}");
-    for i in throttled {
-        let retry = calls
-            .iter()
-            .skip(i + 1)
-            .find(|c| c.name() == calls[i].name())
-            .expect("the throttled call was tried again");
-        assert!(
-            retry.at - calls[i].at >= Duration::from_secs(1),
-            "retried {:?} after a 429 with Retry-After: 1",
-            retry.at - calls[i].at
-        );
-        assert!(retry.status < 400 || retry.status == 429);
-    }
+    assert_eq!(throttled.len(), 1, "{calls:#?}");
+    let i = throttled[0];
+    let retry = calls
+        .iter()
+        .skip(i + 1)
+        .find(|c| c.name() == calls[i].name())
+        .expect("the throttled call was tried again");
+    let waited = retry.at - calls[i].at;
+    assert!(
+        waited >= Duration::from_secs(RETRY_AFTER),
+        "retried after {waited:?}, not the {RETRY_AFTER} s Retry-After asked"
+    );
+    assert!(retry.status < 400, "{retry:?}");
     assert_eq!(fake.services()[0].2.len(), 1, "the flow completed");
+    // The throttled run, at the highest verbosity, shows no credential or token.
+    assert!(!err.is_empty(), "the run logged at -vvv");
+    assert_no_secrets(&fake, &[&out, &err]);
 }
 
 #[test]

@@ -517,3 +517,139 @@ fn a_managed_master_password_is_read_from_secrets_manager() {
     assert!(row(&stdout, "database", "process-engine").ends_with("created"));
     assert!(!stdout.contains(&password) && !stderr.contains(&password));
 }
+
+/// `md5` + md5(password + user): what PostgreSQL stores, and as good as the password.
+fn md5_hash(password: &str, user: &str) -> String {
+    use md5::{Digest, Md5};
+    let digest = Md5::digest(format!("{password}{user}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("md5{hex}")
+}
+
+#[test]
+fn no_password_nor_its_md5_hash_is_printed_at_the_highest_verbosity_or_rendered() {
+    let pg = Postgres::start();
+    // A master user without superuser, as on RDS: its runs set the passwords again each
+    // time, so every hash is sent on every run.
+    let master = "rdsmaster";
+    let master_password = "Rds-master-Leak-7c1e";
+    let kong = "Kong-Leak-pw-3b9d";
+    let camunda = "Camunda-Leak-pw-5e2a";
+    let new_kong = "Kong-Leak-pw-new-8f4c";
+    block_on(async {
+        pg.superuser()
+            .await
+            .batch_execute(&format!(
+                "CREATE ROLE {master} LOGIN CREATEROLE CREATEDB PASSWORD '{master_password}'"
+            ))
+            .await
+            .unwrap();
+    });
+    let setup = setup(master);
+    let forbidden: Vec<(String, String)> = [
+        ("the master password", master_password, master),
+        ("kong's password", kong, "kong"),
+        ("camunda's password", camunda, "camunda"),
+        ("kong's new password", new_kong, "kong"),
+    ]
+    .into_iter()
+    .flat_map(|(what, password, user)| {
+        [
+            (what.to_owned(), password.to_owned()),
+            (format!("the md5 hash of {what}"), md5_hash(password, user)),
+        ]
+    })
+    .collect();
+    let leaks = |text: &str| -> Vec<String> {
+        forbidden
+            .iter()
+            .filter(|(_, value)| text.contains(value.as_str()))
+            .map(|(what, _)| what.clone())
+            .collect()
+    };
+    // The check can fail: a hash in a text is found.
+    assert_eq!(
+        leaks(&format!("x{}x", md5_hash(camunda, "camunda"))),
+        ["the md5 hash of camunda's password"]
+    );
+
+    // -vvv is the highest verbosity the CLI has (trace); text and JSON; create, set
+    // again, change a password.
+    let mut written: Vec<(String, String)> = Vec::new();
+    for (kong_password, extra) in [
+        (kong, &["-vvv", "--sslmode", "disable"][..]),
+        (
+            kong,
+            &["-vvv", "--output", "json", "--sslmode", "disable"][..],
+        ),
+        (new_kong, &["-vvv", "--sslmode", "disable"][..]),
+    ] {
+        let (stdout, stderr) = db_init(
+            &setup.profile,
+            &pg,
+            master_password,
+            kong_password,
+            camunda,
+            extra,
+        );
+        written.push((format!("{extra:?} stdout"), stdout));
+        written.push((format!("{extra:?} stderr"), stderr));
+    }
+    // The runs were verbose, and really set the hashes looked for.
+    assert!(
+        written
+            .iter()
+            .any(|(what, text)| what.ends_with("stderr") && text.contains("INFO")),
+        "the runs logged what they did: {written:#?}"
+    );
+    block_on(async {
+        pg.connect("kong", new_kong, "kong")
+            .await
+            .expect("the last run set kong's new password");
+        pg.connect("camunda", camunda, "process-engine")
+            .await
+            .expect("camunda logs in");
+        // The hash looked for is the one PostgreSQL stores.
+        assert_eq!(rolpassword(&pg, "kong").await, md5_hash(new_kong, "kong"));
+    });
+
+    // render, with the passwords in its environment: none of them in a file or output.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = bpa_infra()
+        .arg("-p")
+        .arg(&setup.profile)
+        .args(["-vvv", "render", "--offline", "--out-dir"])
+        .arg(out_dir.path())
+        .env("BPA_TEST_MASTER_PASSWORD", master_password)
+        .env("BPA_KONG_DB_PASSWORD", new_kong)
+        .env("BPA_CAMUNDA_DB_PASSWORD", camunda)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    written.push((
+        "render stdout".into(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ));
+    written.push((
+        "render stderr".into(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ));
+    let mut files = 0;
+    for entry in std::fs::read_dir(out_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        written.push((path.display().to_string(), text));
+        files += 1;
+    }
+    assert!(files >= 8, "render wrote its files");
+
+    let found: Vec<String> = written
+        .iter()
+        .flat_map(|(what, text)| {
+            leaks(text)
+                .into_iter()
+                .map(move |l| format!("{l} in {what}"))
+        })
+        .collect();
+    assert!(found.is_empty(), "leaked:\n  {}", found.join("\n  "));
+}

@@ -513,6 +513,159 @@ impl Inventory {
     }
 }
 
+/// Every resource of the kinds the stack makes, by kind and name, whoever owns it (tags
+/// or no tags): names are deterministic, so each must occur once.
+struct ByName {
+    /// (kind, name) → ids.
+    ids: BTreeMap<(String, String), Vec<String>>,
+}
+
+impl ByName {
+    /// `vpc` is the profile's VPC: security group names are unique only within a VPC.
+    fn read(moto: &Moto, vpc: Option<&str>) -> ByName {
+        let mut ids: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut put = |kind: &str, name: String, id: String| {
+            ids.entry((kind.to_owned(), name)).or_default().push(id);
+        };
+        // EC2: the Name tag of every resource that exists, by the kind its id says.
+        let existing = existing_ec2_ids(moto);
+        let tags = moto.ec2(
+            "DescribeTags",
+            &[("Filter.1.Name", "key"), ("Filter.1.Value.1", "Name")],
+        );
+        for (id, name) in item_leaves(&tags, "resourceId")
+            .into_iter()
+            .zip(item_leaves(&tags, "value"))
+        {
+            if !existing.contains(&id) {
+                continue;
+            }
+            let kind = match id.split('-').next().unwrap_or_default() {
+                "vpc" => "vpc",
+                "subnet" => "subnet",
+                "igw" => "internet_gateway",
+                "eipalloc" => "elastic_ip",
+                "nat" => "nat_gateway",
+                "rtb" => "route_table",
+                "lt" => "launch_template",
+                "vpce" => "vpc_endpoint",
+                // Security groups by group name, below.
+                _ => continue,
+            };
+            put(kind, name, id);
+        }
+        if let Some(vpc) = vpc {
+            let xml = moto.ec2(
+                "DescribeSecurityGroups",
+                &[("Filter.1.Name", "vpc-id"), ("Filter.1.Value.1", vpc)],
+            );
+            for (id, name) in item_leaves(&xml, "groupId")
+                .into_iter()
+                .zip(item_leaves(&xml, "groupName"))
+            {
+                put("security_group", name, id);
+            }
+        }
+        // IAM, EKS, RDS, ECR: by their own names.
+        for name in xml_texts(&moto.iam("ListRoles", &[]), "RoleName") {
+            put("iam_role", name.clone(), format!("role/{name}"));
+        }
+        let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
+        for (name, arn) in xml_texts(&policies, "PolicyName")
+            .into_iter()
+            .zip(xml_texts(&policies, "Arn"))
+        {
+            put("iam_policy", name, arn);
+        }
+        let clusters = moto.rest_json("eks", "GET", "/clusters", None);
+        for cluster in string_list(&clusters["clusters"]) {
+            put("eks_cluster", cluster.clone(), format!("cluster/{cluster}"));
+            let groups = moto.rest_json(
+                "eks",
+                "GET",
+                &format!("/clusters/{cluster}/node-groups"),
+                None,
+            );
+            for group in string_list(&groups["nodegroups"]) {
+                put("node_group", group.clone(), format!("{cluster}/{group}"));
+            }
+        }
+        for (kind, action, element) in [
+            ("db_cluster", "DescribeDBClusters", "DBClusterIdentifier"),
+            ("db_instance", "DescribeDBInstances", "DBInstanceIdentifier"),
+            (
+                "db_cluster_parameter_group",
+                "DescribeDBClusterParameterGroups",
+                "DBClusterParameterGroupName",
+            ),
+            (
+                "db_parameter_group",
+                "DescribeDBParameterGroups",
+                "DBParameterGroupName",
+            ),
+            (
+                "db_subnet_group",
+                "DescribeDBSubnetGroups",
+                "DBSubnetGroupName",
+            ),
+        ] {
+            for name in xml_texts(&moto.rds(action, &[]), element) {
+                put(kind, name.clone(), format!("{kind}/{name}"));
+            }
+        }
+        let repositories = moto.json("ecr", &format!("{ECR}.DescribeRepositories"), &json!({}));
+        for repository in repositories["repositories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let name = repository["repositoryName"].as_str().unwrap_or_default();
+            put("ecr_repository", name.to_owned(), name.to_owned());
+        }
+        ByName { ids }
+    }
+
+    /// The ids of the resources of `kind` named `name` (RDS names are stored lower-case),
+    /// or `None` for a kind not counted by name.
+    fn ids(&self, kind: &str, name: &str) -> Option<Vec<String>> {
+        let counted = [
+            "vpc",
+            "subnet",
+            "internet_gateway",
+            "elastic_ip",
+            "nat_gateway",
+            "route_table",
+            "launch_template",
+            "vpc_endpoint",
+            "security_group",
+            "iam_role",
+            "iam_policy",
+            "eks_cluster",
+            "node_group",
+            "db_cluster",
+            "db_instance",
+            "db_cluster_parameter_group",
+            "db_parameter_group",
+            "db_subnet_group",
+            "ecr_repository",
+        ];
+        if !counted.contains(&kind) {
+            return None;
+        }
+        let name = if kind.starts_with("db_") {
+            name.to_lowercase()
+        } else {
+            name.to_owned()
+        };
+        Some(
+            self.ids
+                .get(&(kind.to_owned(), name))
+                .cloned()
+                .unwrap_or_default(),
+        )
+    }
+}
+
 /// How many times 100.64.0.0/16 is associated with the VPCs of a `DescribeVpcs` answer.
 fn pod_cidr_associations(xml: &str) -> usize {
     let mut cidr = String::new();
@@ -632,7 +785,38 @@ fn assert_converged_adopting(
 ) {
     let expected = stack_addresses(cloud, profile);
     let inventory = Inventory::read(cloud, name, adopted_vpc);
-    let problems = inventory.problems(&expected, extra);
+    let mut problems = inventory.problems(&expected, extra);
+    // Counted by tag, an untagged duplicate would go unseen: count by name as well.
+    let vpc = adopted_vpc.map(str::to_owned).or_else(|| {
+        inventory
+            .by_address
+            .get("network.vpc")
+            .and_then(|ids| ids.first().cloned())
+    });
+    let names = planned_names(cloud, profile);
+    let by_name = ByName::read(&cloud.moto, vpc.as_deref());
+    let mut counted = 0;
+    for (address, kind) in &expected {
+        let Some(wanted) = names.get(address) else {
+            continue;
+        };
+        let Some(ids) = by_name.ids(kind, wanted) else {
+            continue;
+        };
+        counted += 1;
+        if ids.len() != 1 {
+            problems.push(format!(
+                "by name: {address} ({kind} {wanted}) exists {} times: {ids:?}",
+                ids.len()
+            ));
+        }
+    }
+    // Most of the stack is counted by name too (EKS addons and the pod CIDR are not).
+    assert!(
+        counted * 4 >= expected.len() * 3,
+        "{context}: only {counted} of {} resources counted by name",
+        expected.len()
+    );
     assert!(
         problems.is_empty(),
         "{context}: the cloud does not hold the stack of {name} once:\n  {}\ninventory: {inventory:#?}",
@@ -1026,6 +1210,11 @@ fn down_leaves_other_profiles_untagged_look_alikes_and_adopted_resources_alone()
         lookalike_groups.push(xml_text(&xml, "groupId").expect("a group id"));
     }
 
+    // And one inside the profile's own VPC: a subnet with the Name our pod subnet has,
+    // without the ownership tags (a security group cannot share our group's name in
+    // the same VPC).
+    let inside = moto.create_subnet(&vpc, "10.40.96.0/24", "us-west-2a", &[("Name", pod_subnet)]);
+
     let stdout = cloud.expect(&cloud.url(), &mine, &["down", "--yes"], 0);
 
     // Everything the profile owned is gone...
@@ -1077,6 +1266,14 @@ fn down_leaves_other_profiles_untagged_look_alikes_and_adopted_resources_alone()
     // ... and so are the look-alikes.
     assert!(ec2_describe(moto, "DescribeVpcs", "VpcId.1", &elsewhere).is_some());
     assert!(ec2_describe(moto, "DescribeSubnets", "SubnetId.1", &lookalike_subnet).is_some());
+    let inside_after = ec2_describe(moto, "DescribeSubnets", "SubnetId.1", &inside);
+    assert_eq!(
+        inside_after
+            .as_deref()
+            .and_then(|x| xml_text(x, "subnetId")),
+        Some(inside.clone()),
+        "the look-alike subnet in the profile's own VPC was deleted\n{stdout}"
+    );
     for group in &lookalike_groups {
         let xml = ec2_describe(moto, "DescribeSecurityGroups", "GroupId.1", group);
         assert!(
@@ -1267,6 +1464,16 @@ fn up_killed_at_10_points_is_finished_by_the_next_up_without_duplicates_or_orpha
         }
         let before = Inventory::read(&cloud, "crash", None);
         let made: usize = before.by_address.values().map(Vec::len).sum();
+        // The kill must have left work undone, or this point tests no resume: a plan
+        // (which takes no lock) still has changes.
+        let plan = cloud.run(&cloud.url(), &path, &["plan", "--detailed-exitcode"]);
+        if plan.status.code() != Some(2) {
+            return Err(format!(
+                "the run killed at call {killed_at} (aimed at {point}) left nothing to do: plan exited {:?}\n{}",
+                plan.status.code(),
+                String::from_utf8_lossy(&plan.stdout)
+            ));
+        }
 
         // A run killed while holding the lock leaves it behind: the next run refuses,
         // names the dead holder, and takes it over only when told to.

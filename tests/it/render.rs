@@ -208,3 +208,176 @@ fn live_render_reads_outputs_from_aws_without_changing_anything() {
         "{eni}"
     );
 }
+
+/// A profile of its own VPC with an `atlas:` section (`atlas`) and, when `host` is
+/// given, `ingress.host`.
+fn atlas_profile(dir: &std::path::Path, atlas: &str, host: Option<&str>) -> std::path::PathBuf {
+    let ingress = host.map_or_else(String::new, |h| format!("ingress:\n  host: {h}\n"));
+    crate::support::write_profile(
+        dir,
+        "rnd.yaml",
+        &format!(
+            r#"apiVersion: bpa-infra/v1
+name: rnd
+region: us-west-2
+network:
+  vpc: {{ cidr: 10.52.0.0/16 }}
+  availability_zones: [us-west-2a, us-west-2b, us-west-2c]
+eks:
+  version: "1.35"
+  node_groups:
+    - {{ name: node-1, instance_type: m5.xlarge, data_volume: {{ size_gib: 100 }} }}
+rds:
+  engine_version: "16.4"
+  instance_class: db.m5d.large
+  storage: {{ type: gp3, size_gib: 100 }}
+  deletion_protection: false
+atlas:
+{atlas}
+{ingress}"#
+        ),
+    )
+}
+
+/// Runs `bpa-infra -p PROFILE ARGS...` against moto with `env`; fails unless it exits 0;
+/// returns (stdout, stderr).
+fn run_ok(
+    moto: &Moto,
+    env: &[(&'static str, String)],
+    profile: &std::path::Path,
+    args: &[&str],
+) -> (String, String) {
+    let out = moto
+        .bpa_infra()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .arg("-p")
+        .arg(profile)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?} exited {:?}\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    (stdout, stderr)
+}
+
+fn overlay(dir: &std::path::Path) -> serde_json::Value {
+    serde_yaml::from_str(&std::fs::read_to_string(dir.join("values-overlay.yaml")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn live_render_fills_the_atlas_host_from_atlas_and_the_kie_location_from_ingress_host() {
+    use crate::support::atlas::{FakeAtlas, PROJECT_ID};
+
+    let moto = Moto::start();
+    let fake = FakeAtlas::start();
+    let env = fake.service_account_env();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = atlas_profile(
+        dir.path(),
+        &format!("  project_id: {PROJECT_ID}"),
+        Some("bpa.rnd.example.com"),
+    );
+    run_ok(&moto, &env, &profile, &["up", "--yes", "--only", "atlas"]);
+    let vpce = fake.services()[0].2[0].clone();
+
+    moto.start_recording();
+    let atlas_writes = fake.writes().len();
+    let out_dir = tempfile::tempdir().unwrap();
+    let (stdout, stderr) = run_ok(
+        &moto,
+        &env,
+        &profile,
+        &[
+            "-vvv",
+            "render",
+            "--out-dir",
+            &out_dir.path().display().to_string(),
+        ],
+    );
+    assert_eq!(moto.mutating_calls(), vec![], "render writes nothing");
+    assert_eq!(fake.writes().len(), atlas_writes, "nor on the Atlas side");
+    for secret in fake.secrets() {
+        assert!(!stdout.contains(&secret) && !stderr.contains(&secret));
+    }
+
+    let values = overlay(out_dir.path());
+    // The host of the private connection string the fake gives for our endpoint.
+    assert_eq!(values["mongodb"]["host"], "bpa-pl-0.abcde.mongodb.net");
+    let dns = values["mongodb"]["private_endpoint_dns"].as_str().unwrap();
+    assert!(dns.starts_with(&vpce), "{dns} is not {vpce}'s DNS name");
+    let location = "https://bpa.rnd.example.com/kie-server/services/rest/server";
+    assert_eq!(values["kie"]["location"], location);
+    let kie: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(out_dir.path().join("kie-server-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kie["data"]["org.kie.server.location"], location);
+    assert!(!stderr.contains("Atlas private-endpoint host"), "{stderr}");
+
+    // Without the Atlas credentials render still works; the host is a placeholder that
+    // says how to get it, and the AWS side's DNS name is still read.
+    let out_dir = tempfile::tempdir().unwrap();
+    let (_, stderr) = run_ok(
+        &moto,
+        &[],
+        &profile,
+        &["render", "--out-dir", &out_dir.path().display().to_string()],
+    );
+    let values = overlay(out_dir.path());
+    let host = values["mongodb"]["host"].as_str().unwrap();
+    assert!(
+        host.starts_with("<unknown: Atlas private-endpoint host")
+            && host.contains("Atlas credentials"),
+        "{host}"
+    );
+    assert!(stderr.contains("could not be read"), "{stderr}");
+    assert!(
+        values["mongodb"]["private_endpoint_dns"]
+            .as_str()
+            .unwrap()
+            .starts_with(&vpce)
+    );
+}
+
+#[test]
+fn live_render_without_the_atlas_api_or_an_ingress_host_says_what_to_set() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = atlas_profile(
+        dir.path(),
+        "  endpoint_service_name: com.amazonaws.vpce.us-west-2.vpce-svc-0123456789abcdef0",
+        None,
+    );
+    run_ok(&moto, &[], &profile, &["up", "--yes", "--only", "atlas"]);
+    let out_dir = tempfile::tempdir().unwrap();
+    let (_, stderr) = run_ok(
+        &moto,
+        &[],
+        &profile,
+        &["render", "--out-dir", &out_dir.path().display().to_string()],
+    );
+    let values = overlay(out_dir.path());
+    // The VPC endpoint is read from AWS...
+    let dns = values["mongodb"]["private_endpoint_dns"].as_str().unwrap();
+    assert!(dns.starts_with("vpce-"), "{dns}");
+    // ... the Atlas host only Atlas knows, and the public URL only the profile.
+    let host = values["mongodb"]["host"].as_str().unwrap();
+    assert!(
+        host.contains("Connect, Private Endpoint") && host.contains("atlas.project_id"),
+        "{host}"
+    );
+    let location = values["kie"]["location"].as_str().unwrap();
+    assert!(
+        location.starts_with("<unknown: public URL of the load balancer")
+            && location.contains("`ingress.host`"),
+        "{location}"
+    );
+    assert!(stderr.contains("ingress.host"), "{stderr}");
+    assert!(!stderr.contains("apply bpm-ingress"), "{stderr}");
+}

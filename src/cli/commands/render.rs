@@ -2,10 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use bpa_infra::profile::{self, Profile};
+use bpa_infra::profile::{self, AtlasTarget, Profile};
 use bpa_infra::render::{self, FileKind, LiveOutputs, RenderedFile, Templates};
+use bpa_infra::stack::Component;
 use clap::Args;
 
+use crate::cli::stack_context::StackContext;
 use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live};
 
 /// Flags of `render`.
@@ -33,7 +35,9 @@ pub fn exec(global: &GlobalArgs, args: &RenderArgs) -> Result<ExitStatus, CliErr
     let outputs = if args.offline {
         LiveOutputs::default()
     } else {
-        live::outputs(global, &profile)?
+        let mut outputs = live::outputs(global, &profile)?;
+        outputs.atlas_host = atlas_host(global, &profile);
+        outputs
     };
     let files = render::render_all(&profile, &outputs, &templates).map_err(render_error)?;
 
@@ -55,6 +59,40 @@ pub fn exec(global: &GlobalArgs, args: &RenderArgs) -> Result<ExitStatus, CliErr
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// The Atlas cluster's private-endpoint host, when the profile drives the Atlas Admin
+/// API (`atlas.project_id`): the host of the private connection string Atlas gives for
+/// the profile's endpoint, read through the providers as `outputs` does. Atlas gives it
+/// only once a cluster uses the endpoint; without it (or when Atlas cannot be read, e.g.
+/// no credentials: logged) the file shows a placeholder saying how to get it.
+fn atlas_host(global: &GlobalArgs, profile: &Profile) -> Option<String> {
+    let uses_api = profile
+        .atlas
+        .as_ref()
+        .is_some_and(|a| matches!(a.target, AtlasTarget::Project { .. }));
+    if !uses_api {
+        return None;
+    }
+    let read = || -> Result<Option<String>, CliError> {
+        let context = StackContext::load(global, &[Component::Atlas])?;
+        let lives = live::runtime()?.block_on(async {
+            let providers = context.providers(global, "render").await?;
+            let live = context.observe(&context.scoped, &providers).await?;
+            Ok::<_, CliError>(live.iter().cloned().collect::<Vec<_>>())
+        })?;
+        Ok(bpa_infra::outputs::collect(&lives)
+            .get("atlas_private_connection_string")
+            .and_then(|v| v.as_str())
+            .and_then(render::connection_string_host))
+    };
+    match read() {
+        Ok(host) => host,
+        Err(err) => {
+            tracing::warn!("the Atlas private-endpoint host could not be read: {err}");
+            None
+        }
+    }
 }
 
 fn write_files(out_dir: &Path, files: &[RenderedFile]) -> Result<Vec<PathBuf>, CliError> {

@@ -9,10 +9,11 @@
 //! Anything else gets a 401 with a Digest challenge, as Atlas answers.
 //!
 //! Objects walk the real status sequence, one [`FakeAtlas::step`] per status: an endpoint
-//! service goes `INITIATING` → `WAITING_FOR_USER` (with its `endpointServiceName`); a
-//! registered endpoint goes `INITIATING` → `PENDING_ACCEPTANCE` → `PENDING` →
-//! `AVAILABLE`, or to `REJECTED` after `PENDING_ACCEPTANCE` when told
-//! ([`FakeAtlas::reject_new_endpoints`]); deletions go through `DELETING` before the
+//! service goes `INITIATING` → `WAITING_FOR_USER` (with its `endpointServiceName`), and
+//! `AVAILABLE` once an endpoint registered with it is; a registered endpoint goes
+//! `INITIATING` → `PENDING_ACCEPTANCE` → `PENDING` → `AVAILABLE`, or to `REJECTED` after
+//! `PENDING_ACCEPTANCE` ([`FakeAtlas::reject_new_endpoints`]) or `FAILED` after `PENDING`
+//! ([`FakeAtlas::fail_new_endpoints`]) when told; deletions go through `DELETING` before the
 //! object is gone. [`FakeAtlas::throttle_next`] answers the next calls with 429 and a
 //! `Retry-After`. Every call is recorded ([`FakeAtlas::calls`], [`FakeAtlas::writes`]).
 //!
@@ -92,8 +93,17 @@ struct Service {
 struct Endpoint {
     id: String,
     created: Instant,
-    rejected: bool,
+    /// Where the endpoint's sequence ends.
+    fate: Fate,
     deleting_since: Option<Instant>,
+}
+
+/// How a registered endpoint's status sequence ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Available,
+    Rejected,
+    Failed,
 }
 
 struct State {
@@ -102,7 +112,8 @@ struct State {
     tokens: HashMap<String, Instant>,
     nonces: Vec<String>,
     services: Vec<Service>,
-    reject_new: bool,
+    /// The fate of endpoints registered from now on.
+    new_fate: Fate,
     /// Retry-After seconds of the 429s still to answer.
     throttle: VecDeque<u64>,
     calls: Vec<Call>,
@@ -150,7 +161,7 @@ impl FakeAtlas {
             tokens: HashMap::new(),
             nonces: Vec::new(),
             services: Vec::new(),
-            reject_new: false,
+            new_fate: Fate::Available,
             throttle: VecDeque::new(),
             calls: Vec::new(),
             counter: 0,
@@ -222,7 +233,33 @@ impl FakeAtlas {
 
     /// Endpoints registered from now on end `REJECTED` instead of `AVAILABLE`.
     pub fn reject_new_endpoints(&self) {
-        lock(&self.state).reject_new = true;
+        lock(&self.state).new_fate = Fate::Rejected;
+    }
+
+    /// Endpoints registered from now on go `FAILED` after `PENDING`, with an error
+    /// message, as when Atlas cannot set up its side of the connection.
+    pub fn fail_new_endpoints(&self) {
+        lock(&self.state).new_fate = Fate::Failed;
+    }
+
+    /// The status each endpoint service reports now, by id.
+    pub fn service_statuses(&self) -> Vec<(String, String)> {
+        let mut state = lock(&self.state);
+        state.purge();
+        let step = state.step;
+        state
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    service_json(s, step)["status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
     }
 
     /// Answers the next `count` API calls with 429 and `Retry-After: retry_after_secs`.
@@ -520,6 +557,13 @@ fn service_json(service: &Service, step: Duration) -> Value {
         "DELETING"
     } else if service.created.elapsed() < step {
         "INITIATING"
+    } else if service
+        .endpoints
+        .iter()
+        .any(|e| endpoint_status(e, step) == "AVAILABLE")
+    {
+        // As Atlas reports a service once an endpoint registered with it is available.
+        "AVAILABLE"
     } else {
         "WAITING_FOR_USER"
     };
@@ -540,18 +584,23 @@ fn endpoint_status(endpoint: &Endpoint, step: Duration) -> &'static str {
         return "DELETING";
     }
     let steps = endpoint.created.elapsed().as_millis() / step.as_millis().max(1);
-    match (steps, endpoint.rejected) {
+    match (steps, endpoint.fate) {
         (0, _) => "INITIATING",
         (1, _) => "PENDING_ACCEPTANCE",
-        (_, true) => "REJECTED",
-        (2, false) => "PENDING",
+        (_, Fate::Rejected) => "REJECTED",
+        (2, _) => "PENDING",
+        (_, Fate::Failed) => "FAILED",
         _ => "AVAILABLE",
     }
 }
 
 fn endpoint_json(endpoint: &Endpoint, step: Duration) -> Value {
     let status = endpoint_status(endpoint, step);
-    let error = (status == "REJECTED").then_some("The VPC endpoint connection was rejected.");
+    let error = match status {
+        "REJECTED" => Some("The VPC endpoint connection was rejected."),
+        "FAILED" => Some("Atlas could not set up the private endpoint connection."),
+        _ => None,
+    };
     json!({
         "cloudProvider": "AWS",
         "interfaceEndpointId": endpoint.id,
@@ -565,7 +614,7 @@ fn route(request: &Request, rest: &str, state: &mut State) -> Response {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let method = request.method.as_str();
     let step = state.step;
-    let reject_new = state.reject_new;
+    let new_fate = state.new_fate;
     if segments.len() < 2 || segments[0] != "groups" {
         return api_error(404, "RESOURCE_NOT_FOUND", "no such resource");
     }
@@ -669,7 +718,7 @@ fn route(request: &Request, rest: &str, state: &mut State) -> Response {
                     let endpoint = Endpoint {
                         id: id.to_owned(),
                         created: Instant::now(),
-                        rejected: reject_new,
+                        fate: new_fate,
                         deleting_since: None,
                     };
                     let json = endpoint_json(&endpoint, step);
