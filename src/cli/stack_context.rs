@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use bpa_infra::aws::Aws;
-use bpa_infra::plan::{self, Action, LiveState, Plan};
+use bpa_infra::plan::{self, LiveState, Plan};
 use bpa_infra::profile::{self, Profile};
 use bpa_infra::provider::aws::ProviderOptions;
 use bpa_infra::provider::aws::rds::Severity;
@@ -86,30 +86,17 @@ impl StackContext {
     }
 
     /// Runs the RDS pre-flight checks (engine version exists, instance class orderable in
-    /// the profile's mode) for the databases `plan` would create, and logs what they find.
-    /// They warn rather than block: a check that cannot be made (missing permission)
-    /// must not stop a run, and AWS itself refuses what truly cannot be created.
-    pub async fn preflight(&self, aws: &Aws, plan: &Plan) {
-        let creating: Vec<_> = self
-            .scoped
-            .resources()
-            .iter()
-            .filter(|r| {
-                plan.change(&r.address)
-                    .is_some_and(|c| matches!(c.action, Action::Create | Action::Replace))
-            })
-            .cloned()
-            .collect();
-        match bpa_infra::provider::aws::rds::preflight(aws.sdk_config(), &creating).await {
+    /// the profile's mode, with the storage asked for) for the databases `plan` would
+    /// create, replace, or change in one of those settings. What RDS says it would reject
+    /// becomes a conflict of `plan`, so `plan` shows it and `up` writes nothing; a check
+    /// that cannot be made (missing permission) only warns.
+    pub async fn preflight(&self, aws: &Aws, plan: &mut Plan) {
+        match bpa_infra::provider::aws::rds::check_plan(aws.sdk_config(), &self.scoped, plan).await
+        {
             Ok(findings) => {
                 for finding in findings {
-                    match finding.severity {
-                        Severity::Error => {
-                            tracing::error!("pre-flight: {}: {}", finding.address, finding.message)
-                        }
-                        Severity::Warning => {
-                            tracing::warn!("pre-flight: {}: {}", finding.address, finding.message)
-                        }
+                    if finding.severity == Severity::Warning {
+                        tracing::warn!("pre-flight: {}: {}", finding.address, finding.message)
                     }
                 }
             }

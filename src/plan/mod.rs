@@ -158,6 +158,36 @@ impl Plan {
     pub fn change(&self, address: &Address) -> Option<&Change> {
         self.changes.iter().find(|c| &c.address == address)
     }
+
+    /// The resources of `stack` this plan creates or replaces, or updates in one of
+    /// `attributes`: the ones whose new settings a pre-flight check should look at.
+    pub fn resources_changing(&self, stack: &Stack, attributes: &[&str]) -> Vec<Resource> {
+        stack
+            .resources()
+            .iter()
+            .filter(|r| {
+                self.change(&r.address).is_some_and(|c| match c.action {
+                    Action::Create | Action::Replace => true,
+                    Action::Update => c
+                        .diffs
+                        .iter()
+                        .any(|d| attributes.contains(&d.attribute.as_str())),
+                    Action::Delete | Action::NoOp => false,
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Refuses the change of `address`: a check made before applying found that the
+    /// cloud would reject it. Like any conflict, it blocks applying the plan.
+    pub fn refuse(&mut self, address: Address, kind: ResourceKind, reason: String) {
+        self.conflicts.push(Conflict {
+            address,
+            kind,
+            reason,
+        });
+    }
 }
 
 /// Plans `stack` against nothing: every managed resource is created. Needs no provider

@@ -622,3 +622,75 @@ fn down_keeps_repositories_with_images_unless_forced_and_then_removes_everything
         .collect();
     assert_eq!(deletes.len(), 1);
 }
+
+#[test]
+fn a_database_rds_would_reject_is_refused_by_plan_and_up_before_any_write() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+
+    // db.t3.medium is orderable for PostgreSQL, but only as a DB instance.
+    let text = profile_text(IO2, "").replace("db.m5d.large", "db.t3.medium");
+    let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    let (code, stdout, stderr) = run(&moto, &path, &["plan", "--only", "rds,ecr"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("rds.cluster"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "db.t3.medium is orderable for PostgreSQL 16.4, but not as a Multi-AZ DB cluster"
+        ),
+        "{stdout}"
+    );
+    assert!(moto.catalogue_reads() > 0, "the checks read the catalogue");
+    let (code, stdout, _) = run(
+        &moto,
+        &path,
+        &["--output", "json", "plan", "--only", "rds,ecr"],
+    );
+    assert_eq!(code, 1);
+    // The plan, then the error document.
+    let plan: Value = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<Value>()
+        .next()
+        .expect("a plan document")
+        .unwrap();
+    let conflicts: Vec<&str> = plan["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(conflicts, vec!["rds.cluster"], "{plan:#}");
+
+    // A version RDS does not offer is named, with the versions of its line.
+    let text = profile_text(IO2, "").replace("\"16.4\"", "\"16.99\"");
+    let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    let (code, stdout, stderr) = run(&moto, &path, &["plan", "--only", "rds,ecr"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "RDS does not offer PostgreSQL 16.99 in this region; versions offered: 16.3, 16.4, 16.6"
+        ),
+        "{stdout}"
+    );
+
+    // `up` refuses it before any write.
+    moto.start_recording();
+    let (code, stdout, stderr) = run(&moto, &path, &["up", "--only", "rds,ecr", "--yes"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}\n{stderr}").contains("conflict"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(binary_mutations(&moto), Vec::<String>::new());
+
+    // An update to a class RDS cannot run as a cluster is checked as a create is.
+    let path = profile(dir.path(), IO2, "");
+    up(&moto, &path);
+    let text = profile_text(IO2, "").replace("db.m5d.large", "db.t3.medium");
+    let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    moto.reset_recording();
+    let (code, stdout, stderr) = run(&moto, &path, &["up", "--only", "rds,ecr", "--yes"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("not as a Multi-AZ DB cluster"), "{stdout}");
+    assert_eq!(binary_mutations(&moto), Vec::<String>::new());
+}

@@ -64,8 +64,8 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
     live::runtime()?.block_on(async {
         let (aws, providers) = context.connect(global, "plan", &options).await?;
         let live = context.observe(&context.scoped, &providers).await?;
-        let plan = context.plan_apply(&live, &providers);
-        context.preflight(&aws, &plan).await;
+        let mut plan = context.plan_apply(&live, &providers);
+        context.preflight(&aws, &mut plan).await;
         if let Some(saved) = &saved {
             refuse_if_moved(saved, &plan)?;
         }

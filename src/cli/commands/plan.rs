@@ -35,8 +35,8 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
         live::runtime()?.block_on(async {
             let (aws, providers) = context.connect(global, "plan", &Default::default()).await?;
             let live = context.observe(&context.scoped, &providers).await?;
-            let plan = context.plan_apply(&live, &providers);
-            context.preflight(&aws, &plan).await;
+            let mut plan = context.plan_apply(&live, &providers);
+            context.preflight(&aws, &mut plan).await;
             Ok::<Plan, CliError>(plan)
         })?
     };
@@ -47,7 +47,7 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
     print_plan(global, &plan);
     if !plan.is_applicable() {
         return Err(CliError::failure(format!("the plan has {} conflict(s)", plan.conflicts.len()))
-            .hinted("resources with the tool's names but not its ownership tags are never touched: rename or remove them, or change the profile's name"));
+            .hinted("each conflict says what blocks it: resources with the tool's names but not its ownership tags are never touched (rename or remove them, or change the profile's name); a pre-flight refusal needs a setting RDS accepts"));
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitStatus::Changes

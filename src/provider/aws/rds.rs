@@ -68,6 +68,30 @@ pub async fn preflight(
     Ok(findings)
 }
 
+/// Runs the pre-flight checks of the databases `plan` creates or replaces in `stack`, or
+/// updates in one of [`PREFLIGHT_ATTRIBUTES`], and refuses in `plan` every change an
+/// error finding is about (RDS said it would reject it), so that neither `plan` nor `up`
+/// goes on as if it could be applied. Returns every finding, warnings included.
+pub async fn check_plan(
+    config: &aws_config::SdkConfig,
+    stack: &crate::stack::Stack,
+    plan: &mut crate::plan::Plan,
+) -> Result<Vec<Finding>, ProviderError> {
+    let provider = RdsProvider::new(Client::new(config), ProviderOptions::default());
+    provider.check_plan(stack, plan).await
+}
+
+/// The database attributes whose change calls for the pre-flight checks again (besides
+/// a create or replace): what the orderable options and the engine versions constrain.
+pub const PREFLIGHT_ATTRIBUTES: [&str; 6] = [
+    "engine_version",
+    "db_cluster_instance_class",
+    "db_instance_class",
+    "storage_type",
+    "allocated_storage",
+    "iops",
+];
+
 /// How serious a pre-flight finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +159,31 @@ impl RdsProvider {
     }
 
     // --- pre-flight ----------------------------------------------------------------------
+
+    /// See [`check_plan`].
+    pub async fn check_plan(
+        &self,
+        stack: &crate::stack::Stack,
+        plan: &mut crate::plan::Plan,
+    ) -> Result<Vec<Finding>, ProviderError> {
+        let mut findings = Vec::new();
+        for resource in plan.resources_changing(stack, &PREFLIGHT_ATTRIBUTES) {
+            findings.extend(self.preflight(&resource).await?);
+        }
+        for finding in &findings {
+            if finding.severity == Severity::Error {
+                let kind = stack
+                    .get(&finding.address)
+                    .map_or(ResourceKind::DbCluster, |r| r.kind);
+                plan.refuse(
+                    finding.address.clone(),
+                    kind,
+                    format!("pre-flight check: {}", finding.message),
+                );
+            }
+        }
+        Ok(findings)
+    }
 
     /// Checks, with read-only calls, that RDS can create the database `desired`
     /// describes: the engine version exists (DescribeDBEngineVersions) and the instance

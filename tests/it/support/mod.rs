@@ -5,6 +5,7 @@ pub mod eks_stand_in;
 pub mod moto;
 pub mod postgres;
 pub mod proxy;
+pub mod rds_catalogue;
 
 use std::path::{Path, PathBuf};
 

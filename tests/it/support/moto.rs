@@ -3,7 +3,9 @@
 //! [`Moto::start`] runs a fresh `moto_server -H 127.0.0.1 -p PORT` on a free loopback port
 //! (with `MOTO_IAM_LOAD_MANAGED_POLICIES=true`, so AWS-managed policy ARNs exist) in its own
 //! temporary directory, waits until it answers, and kills it when dropped. A missing
-//! `moto_server` fails the test with the way to install it; it never skips.
+//! `moto_server` fails the test with the way to install it; it never skips. Callers reach
+//! moto through an [`RdsCatalogue`] that answers the RDS for PostgreSQL engine-version and
+//! orderable-option reads moto lacks and passes everything else on.
 //!
 //! Besides the environment for the binary ([`Moto::env`], [`Moto::bpa_infra`]), it reads
 //! moto's recorder back as a list of AWS operations ([`Moto::recording`],
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::proxy::wire::{self, Request, Response};
+use super::rds_catalogue::RdsCatalogue;
 
 /// The region the binary is pointed at.
 pub const REGION: &str = "us-west-2";
@@ -53,7 +56,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// One moto server, killed on drop.
 pub struct Moto {
     child: Child,
+    /// moto's own port; callers reach it through `catalogue`.
     port: u16,
+    /// Answers the RDS for PostgreSQL catalogue reads moto lacks, forwards the rest.
+    catalogue: RdsCatalogue,
     log_path: PathBuf,
     // Holds moto's working directory (its recording file and log) until moto is gone.
     _dir: tempfile::TempDir,
@@ -102,6 +108,7 @@ impl Moto {
                     let moto = Moto {
                         child,
                         port,
+                        catalogue: RdsCatalogue::in_front_of(addr),
                         log_path,
                         _dir: dir,
                     };
@@ -129,17 +136,28 @@ impl Moto {
         );
     }
 
+    /// The port callers use: the [`RdsCatalogue`] in front of moto.
     pub fn port(&self) -> u16 {
-        self.port
+        self.catalogue.addr().port()
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        self.catalogue.addr()
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.port())
+    }
+
+    /// moto's own port, behind the catalogue (for moto's log).
+    pub fn moto_port(&self) -> u16 {
+        self.port
+    }
+
+    /// How many RDS catalogue reads were answered in front of moto.
+    pub fn catalogue_reads(&self) -> u64 {
+        self.catalogue.answered()
     }
 
     /// The environment that points the binary at this server.
@@ -568,7 +586,7 @@ pub fn form_encode(text: &str) -> String {
     out
 }
 
-fn percent_decode(text: &str) -> String {
+pub fn percent_decode(text: &str) -> String {
     let hex = |b: u8| (b as char).to_digit(16);
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -829,3 +829,118 @@ async fn a_password_from_the_environment_goes_only_into_the_create_call() {
     assert!(!json.contains(PASSWORD));
     assert!(!format!("{created:?}").contains(PASSWORD));
 }
+
+// --- pre-flight checks of a plan -------------------------------------------------------------
+
+fn one_change(action: crate::plan::Action, diffs: &[(&str, Value, Value)]) -> crate::plan::Plan {
+    crate::plan::Plan {
+        format_version: crate::plan::FORMAT_VERSION,
+        profile: "prod".into(),
+        operation: crate::plan::Operation::Apply,
+        changes: vec![crate::plan::Change {
+            address: cluster_address(),
+            kind: ResourceKind::DbCluster,
+            action,
+            id: None,
+            diffs: diffs
+                .iter()
+                .map(|(attribute, before, after)| crate::plan::Diff {
+                    attribute: (*attribute).to_owned(),
+                    before: Some(before.clone()),
+                    after: Some(after.clone()),
+                })
+                .collect(),
+            reason: None,
+            needs_reboot: false,
+        }],
+        conflicts: Vec::new(),
+    }
+}
+
+fn one_cluster_stack(spec: Spec) -> crate::stack::Stack {
+    crate::stack::Stack::new("prod", vec![cluster_resource(spec)]).unwrap()
+}
+
+#[tokio::test]
+async fn a_plan_creating_a_database_rds_would_reject_is_refused() {
+    let versions = engine_versions(&["16.4"]);
+    let options = orderable(false);
+    let rds = provider(&[&versions, &options], ProviderOptions::default());
+    let stack = one_cluster_stack(cluster_spec());
+    let mut plan = one_change(crate::plan::Action::Create, &[]);
+    assert!(plan.is_applicable());
+
+    let findings = rds.check_plan(&stack, &mut plan).await.unwrap();
+
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(!plan.is_applicable(), "an error finding blocks the plan");
+    assert_eq!(plan.conflicts.len(), 1);
+    assert_eq!(plan.conflicts[0].address, cluster_address());
+    assert_eq!(plan.conflicts[0].kind, ResourceKind::DbCluster);
+    assert_eq!(
+        plan.conflicts[0].reason,
+        "pre-flight check: instance class db.m5d.2xlarge is orderable for PostgreSQL 16.4, but not as a Multi-AZ DB cluster"
+    );
+    let text = crate::plan::render_text(&plan, &crate::plan::TextOptions { color: false });
+    assert!(text.contains("not as a Multi-AZ DB cluster"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&crate::plan::render_json(&plan)).unwrap();
+    assert_eq!(json["conflicts"][0]["address"], "rds.cluster", "{json}");
+}
+
+#[tokio::test]
+async fn a_plan_changing_the_class_or_version_is_checked_and_other_updates_are_not() {
+    let versions = engine_versions(&["16.4"]);
+    let options = orderable(false);
+    let rds = provider(&[&versions, &options], ProviderOptions::default());
+    let stack = one_cluster_stack(cluster_spec());
+
+    // A backup setting says nothing about what RDS can order: no check, no refusal.
+    let mut backups = one_change(
+        crate::plan::Action::Update,
+        &[("backup_retention_period", 7u32.into(), 14u32.into())],
+    );
+    assert_eq!(rds.check_plan(&stack, &mut backups).await.unwrap(), vec![]);
+    assert!(backups.is_applicable());
+    assert_eq!(versions.num_calls() + options.num_calls(), 0);
+
+    // The instance class and the engine version are checked as on create.
+    for attribute in ["db_cluster_instance_class", "engine_version"] {
+        let mut plan = one_change(
+            crate::plan::Action::Update,
+            &[(attribute, "before".into(), "after".into())],
+        );
+        rds.check_plan(&stack, &mut plan).await.unwrap();
+        assert!(!plan.is_applicable(), "{attribute}: {plan:?}");
+        assert!(
+            plan.conflicts[0]
+                .reason
+                .contains("not as a Multi-AZ DB cluster"),
+            "{attribute}: {:?}",
+            plan.conflicts
+        );
+    }
+    assert_eq!(options.num_calls(), 2);
+
+    // Nothing to check for a change that is not planned.
+    let mut nothing = one_change(crate::plan::Action::NoOp, &[]);
+    rds.check_plan(&stack, &mut nothing).await.unwrap();
+    assert!(nothing.is_applicable());
+    assert_eq!(options.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_check_that_cannot_be_made_does_not_refuse_the_plan() {
+    let failing = mock!(aws_sdk_rds::Client::describe_db_engine_versions)
+        .sequence()
+        .http_status(500, None)
+        .repeatedly()
+        .build();
+    let options = orderable(true);
+    let rds = provider(&[&failing, &options], ProviderOptions::default());
+    let stack = one_cluster_stack(cluster_spec());
+    let mut plan = one_change(crate::plan::Action::Create, &[]);
+    let findings = rds.check_plan(&stack, &mut plan).await.unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].severity, Severity::Warning);
+    assert!(plan.is_applicable(), "{:?}", plan.conflicts);
+}
