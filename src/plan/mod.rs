@@ -87,7 +87,8 @@ pub struct Change {
     /// The live resource's id, when it exists.
     pub id: Option<String>,
     pub diffs: Vec<Diff>,
-    /// For people: which attribute forces a replacement, why a delete happens.
+    /// For people: which attribute forces a replacement, why a delete happens, what the
+    /// cloud does besides an update (e.g. a storage optimization of several hours).
     pub reason: Option<String>,
     /// Some change takes effect only after a reboot.
     pub needs_reboot: bool,
@@ -493,13 +494,17 @@ fn plan_owned(
         return (Some(no_op(desired, Some(live.id.clone()), None)), None);
     }
     let needs_reboot = changes.iter().any(|c| c.class == ChangeClass::NeedsReboot);
+    let notes: Vec<String> = changes
+        .iter()
+        .filter_map(|c| Some(format!("{}: {}", c.attribute, c.note.as_ref()?)))
+        .collect();
     let change = Change {
         address: desired.address.clone(),
         kind: desired.kind,
         action: Action::Update,
         id: Some(live.id.clone()),
         diffs,
-        reason: None,
+        reason: (!notes.is_empty()).then(|| notes.join("; ")),
         needs_reboot,
     };
     (Some(change), None)

@@ -118,6 +118,10 @@ pub struct AttributeChange {
     /// `None`: the spec no longer sets it.
     pub after: Option<Value>,
     pub class: ChangeClass,
+    /// For people: what the cloud does or requires beyond the change itself (a storage
+    /// optimization that runs for hours, a restriction that follows). The plan shows it
+    /// as the reason of the update.
+    pub note: Option<String>,
 }
 
 /// Why a provider call failed. Every variant names the resource and the provider's
@@ -382,6 +386,7 @@ pub fn diff_attributes(
                 before: Some(current.clone()),
                 after: Some(after),
                 class,
+                note: None,
             });
         }
     }

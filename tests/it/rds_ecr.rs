@@ -424,6 +424,25 @@ fn a_changed_setting_plans_exactly_that_update() {
         )],
         "{plan:#}"
     );
+    let reason = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "rds.cluster")
+        .and_then(|c| c["reason"].as_str())
+        .unwrap_or_else(|| panic!("the update says what RDS does: {plan:#}"));
+    assert!(
+        reason.starts_with("storage_type: RDS changes the storage type in place")
+            && reason.contains("optimized")
+            && reason.contains("6 hours"),
+        "{reason}"
+    );
+    let text = run_ok(&moto, &path, &["plan", "--only", "rds,ecr"]);
+    assert!(
+        text.lines().any(|l| l.contains("rds.cluster")
+            && l.contains("will be updated in place: storage_type: RDS changes")),
+        "{text}"
+    );
 
     // Without IOPS RDS refuses it: the plan says so, with the reason.
     let path = profile(dir.path(), "{ type: gp3, size_gib: 400 }", "");
@@ -693,4 +712,162 @@ fn a_database_rds_would_reject_is_refused_by_plan_and_up_before_any_write() {
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(stdout.contains("not as a Multi-AZ DB cluster"), "{stdout}");
     assert_eq!(binary_mutations(&moto), Vec::<String>::new());
+}
+
+fn instance_xml(moto: &Moto) -> String {
+    moto.rds(
+        "DescribeDBInstances",
+        &[("DBInstanceIdentifier", "rdstest-bpa")],
+    )
+}
+
+/// The `multi-az-instance` mode: one Multi-AZ DB instance with an instance parameter
+/// group, built, checked, left alone by a second run, and torn down safely.
+#[test]
+fn a_multi_az_db_instance_is_built_kept_and_torn_down_like_the_cluster() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let text = profile_text("{ type: gp3, size_gib: 100 }", "  mode: multi-az-instance")
+        .replace("db.m5d.large", "db.m5.large");
+    let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    up(&moto, &path);
+
+    // An instance parameter group of the version's family, holding md5.
+    let group = moto.rds(
+        "DescribeDBParameterGroups",
+        &[("DBParameterGroupName", "rdstest-bpa-params")],
+    );
+    assert_eq!(
+        xml_text(&group, "DBParameterGroupFamily").as_deref(),
+        Some("postgres16"),
+        "{group}"
+    );
+    let params = moto.rds(
+        "DescribeDBParameters",
+        &[("DBParameterGroupName", "rdstest-bpa-params")],
+    );
+    let names = xml_texts(&params, "ParameterName");
+    let values = xml_texts(&params, "ParameterValue");
+    let md5 = names
+        .iter()
+        .zip(&values)
+        .find(|(n, _)| *n == "password_encryption");
+    assert_eq!(md5.map(|(_, v)| v.as_str()), Some("md5"), "{params}");
+    let clusters = moto.rds("DescribeDBClusters", &[]);
+    assert!(
+        xml_texts(&clusters, "DBClusterIdentifier").is_empty(),
+        "no DB cluster in this mode: {clusters}"
+    );
+
+    // The instance: Multi-AZ, with that group and the subnet group, encrypted,
+    // protected, 7 days of backups, private, its password in Secrets Manager.
+    let instance = instance_xml(&moto);
+    for (suffix, want) in [
+        ("/MultiAZ", "true"),
+        ("/DBParameterGroupName", "rdstest-bpa-params"),
+        ("/DBSubnetGroup/DBSubnetGroupName", "rdstest-bpa-subnets"),
+        ("/StorageEncrypted", "true"),
+        ("/DeletionProtection", "true"),
+        ("/BackupRetentionPeriod", "7"),
+        ("/PubliclyAccessible", "false"),
+        ("/CopyTagsToSnapshot", "true"),
+        ("/DBInstanceClass", "db.m5.large"),
+        ("/StorageType", "gp3"),
+        ("/AllocatedStorage", "100"),
+        ("/Engine", "postgres"),
+    ] {
+        assert_eq!(
+            leaf(&instance, suffix).as_deref(),
+            Some(want),
+            "{suffix}: {instance}"
+        );
+    }
+    let secret =
+        leaf(&instance, "/MasterUserSecret/SecretArn").expect("the master password is managed");
+    let endpoint = leaf(&instance, "/Endpoint/Address").expect("an endpoint");
+
+    // `outputs` names the endpoint, the port and the secret.
+    let stdout = run_ok(&moto, &path, &["outputs"]);
+    assert!(stdout.contains(&endpoint), "{stdout}");
+    assert!(stdout.contains(&secret), "{stdout}");
+    assert!(stdout.contains("5432"), "{stdout}");
+
+    // A second plan shows no change; a second up makes no write.
+    moto.start_recording();
+    let plan = plan_json(&moto, &path);
+    assert_eq!(changes(&plan), vec![], "{plan:#}");
+    up(&moto, &path);
+    assert_eq!(binary_mutations(&moto), Vec::<String>::new());
+
+    // A changed parameter is an update of the instance parameter group only.
+    let changed = profile_text(
+        "{ type: gp3, size_gib: 100 }",
+        "  mode: multi-az-instance\n  password_encryption: scram-sha-256",
+    )
+    .replace("db.m5d.large", "db.m5.large");
+    let changed = write_profile(dir.path(), "changed.yaml", &changed);
+    assert_eq!(
+        changes(&plan_json(&moto, &changed)),
+        vec![(
+            "rds.parameter_group".to_owned(),
+            "update".to_owned(),
+            vec!["parameters.password_encryption".to_owned()]
+        )]
+    );
+
+    // down is refused while protection is on; with the flag, a final snapshot stays.
+    moto.reset_recording();
+    let (code, stdout, stderr) = run(&moto, &path, &["down", "--only", "rds", "--yes"]);
+    assert_ne!(code, 0, "down must refuse\n{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}\n{stderr}").contains("--disable-deletion-protection"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(binary_mutations(&moto), Vec::<String>::new());
+    let (code, stdout, stderr) = run(
+        &moto,
+        &path,
+        &[
+            "down",
+            "--only",
+            "rds",
+            "--yes",
+            "--disable-deletion-protection",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let mutations = binary_mutations(&moto);
+    let order: Vec<&str> = mutations
+        .iter()
+        .map(String::as_str)
+        .filter(|m| ["rds:ModifyDBInstance", "rds:DeleteDBInstance"].contains(m))
+        .collect();
+    assert_eq!(
+        order,
+        vec!["rds:ModifyDBInstance", "rds:DeleteDBInstance"],
+        "{mutations:?}"
+    );
+    let snapshots = moto.rds(
+        "DescribeDBSnapshots",
+        &[("DBInstanceIdentifier", "rdstest-bpa")],
+    );
+    let names = xml_texts(&snapshots, "DBSnapshotIdentifier");
+    let final_snapshot = names
+        .iter()
+        .find(|n| n.starts_with("rdstest-bpa-final-"))
+        .unwrap_or_else(|| panic!("no final snapshot: {snapshots}"));
+    assert!(
+        format!("{stdout}\n{stderr}").contains(final_snapshot.as_str()),
+        "the snapshot is reported:\n{stdout}\n{stderr}"
+    );
+    let instances = moto.rds("DescribeDBInstances", &[]);
+    assert!(
+        xml_texts(&instances, "DBInstanceIdentifier").is_empty(),
+        "{instances}"
+    );
+    let groups = moto.rds("DescribeDBParameterGroups", &[]);
+    assert!(
+        !xml_texts(&groups, "DBParameterGroupName").contains(&"rdstest-bpa-params".to_owned()),
+        "{groups}"
+    );
 }

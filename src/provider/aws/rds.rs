@@ -1633,6 +1633,7 @@ fn parameter_group_diff(desired: &Resource, live: &Live) -> Vec<AttributeChange>
             before: before.cloned(),
             after: Some(Value::from(wanted)),
             class: parameter_class(&name, apply_type_of(live, &name).as_deref()),
+            note: None,
         });
     }
     changes
@@ -1708,6 +1709,11 @@ fn database_diff(desired: &Resource, live: &Live) -> Vec<AttributeChange> {
     let mut changes = diff_attributes(&effective, live, |kind, attribute, before, after| {
         classify(&desired.spec, kind, attribute, before, after)
     });
+    for change in &mut changes {
+        if change.attribute == "storage_type" && change.class == ChangeClass::InPlace {
+            change.note = Some(STORAGE_TYPE_NOTE.to_owned());
+        }
+    }
     let from_env = matches!(
         desired.spec.get("master_user_password"),
         Some(Value::Secret(_))
@@ -1718,10 +1724,16 @@ fn database_diff(desired: &Resource, live: &Live) -> Vec<AttributeChange> {
             before: Some(Value::Bool(true)),
             after: Some(Value::Bool(false)),
             class: ChangeClass::InPlace,
+            note: None,
         });
     }
     changes
 }
+
+/// What RDS does when it changes the storage type in place, said in the plan.
+const STORAGE_TYPE_NOTE: &str = "RDS changes the storage type in place, with the provisioned IOPS in the same call; \
+     the storage is then optimized, which can take several hours with the database available, \
+     and RDS accepts no other storage change until 6 hours have passed and the optimization is over";
 
 /// What changing an RDS attribute costs, where RDS differs from the shared table.
 fn classify(

@@ -308,6 +308,7 @@ mod tests {
             before: Some(Value::strings(["a", "b"])),
             after: Some(Value::strings(["b", "a"])),
             class: ChangeClass::NeedsReplacement,
+            note: None,
         }];
         ignore_order(&mut changes, &["subnet_ids"]);
         assert!(changes.is_empty());

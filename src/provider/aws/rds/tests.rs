@@ -2,6 +2,7 @@
 //! and the calls moto does not model (DescribeDBEngineVersions, orderable options for
 //! PostgreSQL, parameter apply types) against `aws-smithy-mocks`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
@@ -247,6 +248,46 @@ fn database_diff_reports_only_real_changes() {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].attribute, "copy_tags_to_snapshot");
     assert_eq!(changes[0].class, ChangeClass::InPlace);
+}
+
+#[test]
+fn a_storage_type_change_says_what_rds_does_and_others_say_nothing() {
+    let desired = cluster_resource(cluster_spec().with("storage_type", "gp3"));
+    let observed = live(
+        ResourceKind::DbCluster,
+        cluster_address(),
+        "prod-bpa",
+        cluster_spec()
+            .with("storage_type", "io2")
+            .with("backup_retention_period", 1u32)
+            .with("copy_tags_to_snapshot", true)
+            .with("publicly_accessible", false),
+    );
+    let changes = database_diff(&desired, &observed);
+    let notes: BTreeMap<&str, Option<&str>> = changes
+        .iter()
+        .map(|c| (c.attribute.as_str(), c.note.as_deref()))
+        .collect();
+    assert_eq!(
+        notes,
+        BTreeMap::from([
+            ("backup_retention_period", None),
+            ("storage_type", Some(STORAGE_TYPE_NOTE)),
+        ]),
+        "{changes:?}"
+    );
+    assert!(STORAGE_TYPE_NOTE.contains("optimized"));
+
+    // A change RDS refuses carries its refusal, not the note.
+    let mut no_iops = cluster_spec().with("storage_type", "gp3");
+    no_iops.remove("iops");
+    let changes = database_diff(&cluster_resource(no_iops), &observed);
+    let storage = changes
+        .iter()
+        .find(|c| c.attribute == "storage_type")
+        .expect("a storage type change");
+    assert!(matches!(storage.class, ChangeClass::Forbidden(_)));
+    assert_eq!(storage.note, None);
 }
 
 #[test]
