@@ -365,20 +365,107 @@ fn outputs_show_the_database_endpoints_secret_and_repository_uris() {
     let path = profile(dir.path(), IO2, "");
     up(&moto, &path);
     let cluster = cluster_xml(&moto);
-    let stdout = run_ok(&moto, &path, &["outputs"]);
-    let endpoint = leaf(&cluster, "/Endpoint").expect("a writer endpoint");
+    let writer = leaf(&cluster, "/Endpoint").expect("a writer endpoint");
+    let reader = leaf(&cluster, "/ReaderEndpoint").expect("a reader endpoint");
+    assert_ne!(writer, reader);
     let secret = leaf(&cluster, "/MasterUserSecret/SecretArn").expect("a master secret");
-    assert!(stdout.contains(&endpoint), "{stdout}");
-    assert!(stdout.contains(&secret), "{stdout}");
-    assert!(stdout.contains("5432"), "{stdout}");
+
+    let stdout = run_ok(&moto, &path, &["--output", "json", "outputs"]);
+    let document: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|err| panic!("outputs JSON ({err}):\n{stdout}"));
+    let outputs = &document["outputs"];
+    assert_eq!(outputs["db_identifier"], "rdstest-bpa", "{outputs:#}");
+    assert_eq!(
+        outputs["db_writer_endpoint"],
+        writer.as_str(),
+        "{outputs:#}"
+    );
+    assert_eq!(
+        outputs["db_reader_endpoint"],
+        reader.as_str(),
+        "{outputs:#}"
+    );
+    assert_eq!(outputs["db_port"], 5432, "{outputs:#}");
+    assert_eq!(
+        outputs["db_master_secret_arn"],
+        secret.as_str(),
+        "{outputs:#}"
+    );
+    for repository in ["bpa/ui", "bpa/bpm"] {
+        let described = moto.json(
+            "ecr",
+            &format!("{ECR}.DescribeRepositories"),
+            &json!({ "repositoryNames": [repository] }),
+        );
+        let uri = described["repositories"][0]["repositoryUri"]
+            .as_str()
+            .expect("a repository URI");
+        assert!(
+            uri.ends_with(&format!(".dkr.ecr.us-west-2.amazonaws.com/{repository}")),
+            "{uri}"
+        );
+        assert_eq!(outputs["repository_uris"][repository], uri, "{outputs:#}");
+    }
+
+    // The text form says the same, a line each.
+    let text = run_ok(&moto, &path, &["outputs"]);
     assert!(
-        stdout.contains("dkr.ecr.us-west-2.amazonaws.com/bpa/ui"),
-        "{stdout}"
+        text.lines()
+            .any(|l| l == format!("db_writer_endpoint = {writer}")),
+        "{text}"
     );
     assert!(
-        stdout.contains("dkr.ecr.us-west-2.amazonaws.com/bpa/bpm"),
-        "{stdout}"
+        text.lines()
+            .any(|l| l == format!("db_reader_endpoint = {reader}")),
+        "{text}"
     );
+    assert!(text.lines().any(|l| l == "db_port = 5432"), "{text}");
+}
+
+/// Extra CIDRs of the profile are let in too, and dropping one later plans an update
+/// of the security group only.
+#[test]
+fn extra_cidrs_reach_the_database_and_are_kept_in_step_with_the_profile() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(
+        dir.path(),
+        IO2,
+        "  allowed_cidrs: [10.99.0.0/24, 192.168.10.0/24]",
+    );
+    up(&moto, &path);
+    let sources = |moto: &Moto| -> BTreeSet<String> {
+        let groups = moto.ec2(
+            "DescribeSecurityGroups",
+            &[
+                ("Filter.1.Name", "group-name"),
+                ("Filter.1.Value.1", "rdstest-rds"),
+            ],
+        );
+        xml_leaves(&groups)
+            .into_iter()
+            .filter(|(p, _)| p.contains("/ipPermissions/") && p.ends_with("/cidrIp"))
+            .map(|(_, v)| v)
+            .collect()
+    };
+    let mut expected = node_subnet_cidrs(&moto);
+    expected.extend(["100.64.0.0/16", "10.99.0.0/24", "192.168.10.0/24"].map(str::to_owned));
+    assert_eq!(sources(&moto), expected);
+
+    let path = profile(dir.path(), IO2, "  allowed_cidrs: [10.99.0.0/24]");
+    let plan = plan_json(&moto, &path);
+    assert_eq!(
+        changes(&plan),
+        vec![(
+            "rds.security_group".to_owned(),
+            "update".to_owned(),
+            vec!["ingress".to_owned()]
+        )],
+        "{plan:#}"
+    );
+    up(&moto, &path);
+    expected.remove("192.168.10.0/24");
+    assert_eq!(sources(&moto), expected);
 }
 
 #[test]
