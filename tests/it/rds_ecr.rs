@@ -655,13 +655,11 @@ fn down_keeps_a_protected_database_and_with_the_flag_leaves_a_final_snapshot() {
 }
 
 #[test]
-fn down_keeps_repositories_with_images_unless_forced_and_then_removes_everything() {
+fn down_keeps_repositories_with_images_and_a_protected_database_unless_told_and_then_removes_everything()
+ {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
-    // Unprotected here: this test is about the repositories and a complete teardown.
-    let text =
-        profile_text(IO2, "").replace("deletion_protection: true", "deletion_protection: false");
-    let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    let path = profile(dir.path(), IO2, "");
     up(&moto, &path);
     moto.json(
         "ecr",
@@ -685,6 +683,9 @@ fn down_keeps_repositories_with_images_unless_forced_and_then_removes_everything
     let text = format!("{stdout}\n{stderr}");
     assert!(text.contains("bpa/ui"), "{text}");
     assert!(text.contains("--force-delete-images"), "{text}");
+    // Both obstacles are named in the one refusal.
+    assert!(text.contains("rdstest-bpa"), "{text}");
+    assert!(text.contains("--disable-deletion-protection"), "{text}");
     assert_eq!(
         binary_mutations(&moto),
         Vec::<String>::new(),
@@ -699,10 +700,23 @@ fn down_keeps_repositories_with_images_unless_forced_and_then_removes_everything
             "down",
             "--yes",
             "--force-delete-images",
-            "--skip-final-snapshot",
+            "--disable-deletion-protection",
         ],
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let snapshots = moto.rds(
+        "DescribeDBClusterSnapshots",
+        &[("DBClusterIdentifier", "rdstest-bpa")],
+    );
+    let names = xml_texts(&snapshots, "DBClusterSnapshotIdentifier");
+    let final_snapshot = names
+        .iter()
+        .find(|n| n.starts_with("rdstest-bpa-final-"))
+        .unwrap_or_else(|| panic!("no final snapshot: {snapshots}"));
+    assert!(
+        format!("{stdout}\n{stderr}").contains(final_snapshot.as_str()),
+        "the snapshot is reported:\n{stdout}\n{stderr}"
+    );
     let repositories = moto.json("ecr", &format!("{ECR}.DescribeRepositories"), &json!({}));
     assert_eq!(
         repositories["repositories"].as_array().map(Vec::len),
@@ -722,6 +736,17 @@ fn down_keeps_repositories_with_images_unless_forced_and_then_removes_everything
         ],
     );
     assert!(xml_texts(&vpcs, "vpcId").is_empty(), "{vpcs}");
+    let groups = moto.rds("DescribeDBClusterParameterGroups", &[]);
+    assert!(
+        !xml_texts(&groups, "DBClusterParameterGroupName")
+            .contains(&"rdstest-bpa-params".to_owned()),
+        "{groups}"
+    );
+    let subnet_groups = moto.rds("DescribeDBSubnetGroups", &[]);
+    assert!(
+        !xml_texts(&subnet_groups, "DBSubnetGroupName").contains(&"rdstest-bpa-subnets".to_owned()),
+        "{subnet_groups}"
+    );
     let deletes: Vec<String> = binary_mutations(&moto)
         .into_iter()
         .filter(|m| m == "rds:DeleteDBCluster")
