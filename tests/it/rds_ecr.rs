@@ -983,3 +983,149 @@ fn a_multi_az_db_instance_is_built_kept_and_torn_down_like_the_cluster() {
         "{groups}"
     );
 }
+
+/// Changes made behind the tool's back (console, CLI) are found and repaired: a
+/// parameter of the group, a repository's lifecycle policy and scan setting. A policy
+/// that says the same in other JSON is not a change.
+#[test]
+fn drift_in_parameters_and_repositories_is_planned_and_repaired() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(
+        dir.path(),
+        IO2,
+        "  parameters: { max_connections: \"500\" }",
+    );
+    up(&moto, &path);
+
+    // The same policy, its keys in another order and spaced out: no change.
+    let policy = lifecycle(&moto, "bpa/ui");
+    let rules: Vec<String> = policy["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| {
+            let fields: Vec<String> = rule
+                .as_object()
+                .unwrap()
+                .iter()
+                .rev()
+                .map(|(k, v)| format!("{}: {v}", json!(k)))
+                .collect();
+            format!("{{ {} }}", fields.join(", "))
+        })
+        .collect();
+    let reordered = format!("{{\n  \"rules\": [\n    {}\n  ]\n}}", rules.join(",\n    "));
+    assert_eq!(serde_json::from_str::<Value>(&reordered).unwrap(), policy);
+    assert_ne!(reordered, policy.to_string());
+    moto.json(
+        "ecr",
+        &format!("{ECR}.PutLifecyclePolicy"),
+        &json!({ "repositoryName": "bpa/ui", "lifecyclePolicyText": reordered }),
+    );
+    let stored = moto.json(
+        "ecr",
+        &format!("{ECR}.GetLifecyclePolicy"),
+        &json!({ "repositoryName": "bpa/ui" }),
+    );
+    assert_eq!(stored["lifecyclePolicyText"], reordered.as_str());
+    assert_eq!(changes(&plan_json(&moto, &path)), vec![]);
+
+    // Real drift: two parameters, and the other repository's policy and scanning.
+    moto.rds(
+        "ModifyDBClusterParameterGroup",
+        &[
+            ("DBClusterParameterGroupName", "rdstest-bpa-params"),
+            (
+                "Parameters.Parameter.1.ParameterName",
+                "password_encryption",
+            ),
+            ("Parameters.Parameter.1.ParameterValue", "scram-sha-256"),
+            ("Parameters.Parameter.1.ApplyMethod", "immediate"),
+            ("Parameters.Parameter.2.ParameterName", "max_connections"),
+            ("Parameters.Parameter.2.ParameterValue", "100"),
+            ("Parameters.Parameter.2.ApplyMethod", "pending-reboot"),
+        ],
+    );
+    let mut drifted = lifecycle(&moto, "bpa/bpm");
+    drifted["rules"][1]["selection"]["countNumber"] = json!(5);
+    moto.json(
+        "ecr",
+        &format!("{ECR}.PutLifecyclePolicy"),
+        &json!({ "repositoryName": "bpa/bpm", "lifecyclePolicyText": drifted.to_string() }),
+    );
+    moto.json(
+        "ecr",
+        &format!("{ECR}.PutImageScanningConfiguration"),
+        &json!({ "repositoryName": "bpa/bpm", "imageScanningConfiguration": { "scanOnPush": false } }),
+    );
+
+    let plan = plan_json(&moto, &path);
+    let mut planned = changes(&plan);
+    planned.sort();
+    assert_eq!(
+        planned,
+        vec![
+            (
+                "ecr.repository[bpa/bpm]".to_owned(),
+                "update".to_owned(),
+                vec!["lifecycle_policy".to_owned(), "scan_on_push".to_owned()]
+            ),
+            (
+                "rds.parameter_group".to_owned(),
+                "update".to_owned(),
+                vec![
+                    "parameters.max_connections".to_owned(),
+                    "parameters.password_encryption".to_owned()
+                ]
+            ),
+        ],
+        "{plan:#}"
+    );
+    // max_connections is static: the group's update takes effect after a reboot.
+    let group = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "rds.parameter_group")
+        .unwrap();
+    assert_eq!(group["needs_reboot"], true, "{group:#}");
+    let text = run_ok(&moto, &path, &["plan", "--only", "rds,ecr"]);
+    assert!(
+        text.lines().any(|l| l.contains("rds.parameter_group")
+            && l.contains("updated in place, takes effect after a reboot")),
+        "{text}"
+    );
+
+    // up repairs all of it; what it wrote reads back, and nothing is left to do.
+    up(&moto, &path);
+    let params = moto.rds(
+        "DescribeDBClusterParameters",
+        &[("DBClusterParameterGroupName", "rdstest-bpa-params")],
+    );
+    let names = xml_texts(&params, "ParameterName");
+    let values = xml_texts(&params, "ParameterValue");
+    let value_of = |name: &str| {
+        names
+            .iter()
+            .zip(&values)
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(value_of("password_encryption").as_deref(), Some("md5"));
+    assert_eq!(value_of("max_connections").as_deref(), Some("500"));
+    assert_eq!(
+        lifecycle(&moto, "bpa/bpm")["rules"][1]["selection"]["countNumber"],
+        50
+    );
+    let described = moto.json(
+        "ecr",
+        &format!("{ECR}.DescribeRepositories"),
+        &json!({ "repositoryNames": ["bpa/bpm"] }),
+    );
+    assert_eq!(
+        described["repositories"][0]["imageScanningConfiguration"]["scanOnPush"],
+        true
+    );
+    assert_eq!(changes(&plan_json(&moto, &path)), vec![]);
+}
