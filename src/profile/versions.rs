@@ -2,8 +2,9 @@
 //!
 //! Both lists go stale as AWS and PostgreSQL release; they live here, in one place,
 //! with the date they were last checked, so updating them is a one-file change.
-//! Validation works offline, so it checks against these lists; `plan` and `up` still
-//! meet AWS's own answer (`DescribeClusterVersions`, `DescribeDBEngineVersions`).
+//! Validation works offline, so it checks against these lists. For RDS, `plan` also
+//! asks AWS (`DescribeDBEngineVersions`, see the pre-flight checks of the RDS provider);
+//! for EKS, AWS's own answer comes when `up` creates or upgrades the cluster.
 
 /// When the lists below were last checked against AWS's and PostgreSQL's documentation.
 pub const CHECKED_ON: &str = "2026-11-23";
