@@ -16,8 +16,8 @@ use aws_sdk_eks::Client;
 use aws_sdk_eks::config::http::HttpResponse;
 use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types::{
-    AddonStatus, AmiTypes, AuthenticationMode, ClusterStatus, CreateAccessConfigRequest,
-    LaunchTemplateSpecification, LogSetup, LogType, Logging, NodegroupScalingConfig,
+    Addon, AddonStatus, AmiTypes, AuthenticationMode, ClusterStatus, CreateAccessConfigRequest,
+    LaunchTemplateSpecification, LogSetup, LogType, Logging, Nodegroup, NodegroupScalingConfig,
     NodegroupStatus, ResolveConflicts, UpdateLabelsPayload, UpdateStatus, VpcConfigRequest,
 };
 use futures::stream::{self, StreamExt};
@@ -155,6 +155,38 @@ where
             err => Err(err),
         },
     }
+}
+
+/// Sorts the described members of a cluster (node groups or addons, `None` for one
+/// gone since the listing): one that `matches` a desired resource goes under its
+/// address, with the ownership its tags give; one the profile owns elsewhere under the
+/// address its tags record; anybody else's is left out.
+fn sort_members<T>(
+    desired: &[&Resource],
+    profile: &str,
+    members: Vec<Result<Option<T>, ProviderError>>,
+    matches: impl Fn(&Resource, &T) -> bool,
+    tags: impl Fn(&T) -> Option<&HashMap<String, String>>,
+    live: impl Fn(&Address, &T, ObservedOwnership, &Spec) -> Live,
+) -> Result<Observation, ProviderError> {
+    let mut observation = Observation::default();
+    for member in members {
+        let Some(member) = member? else { continue };
+        if let Some(wanted) = desired.iter().find(|d| matches(d, &member)) {
+            let ownership = ObservedOwnership::of(wanted, profile_of(tags(&member)));
+            observation
+                .found
+                .push(live(&wanted.address, &member, ownership, &wanted.spec));
+        } else if let Some(address) = owned_address(tags(&member), profile) {
+            observation.others.push(live(
+                &address,
+                &member,
+                ObservedOwnership::Owned,
+                &Spec::new(),
+            ));
+        }
+    }
+    Ok(observation)
 }
 
 fn is_not_found(err: &ProviderError) -> bool {
@@ -912,28 +944,18 @@ impl ResourceProvider for NodeGroupProvider {
             .buffered(READ_CONCURRENCY)
             .collect()
             .await;
-        let mut observation = Observation::default();
-        for group in groups {
-            let Some(group) = group? else { continue };
-            let name = group.nodegroup_name().unwrap_or_default();
-            if let Some(wanted) = desired.iter().find(|d| d.spec.name() == Some(name)) {
-                let ownership = ObservedOwnership::of(wanted, profile_of(group.tags()));
-                observation.found.push(node_group_live(
-                    &wanted.address,
-                    &group,
-                    ownership,
-                    &wanted.spec,
-                ));
-            } else if let Some(address) = owned_address(group.tags(), profile) {
-                observation.others.push(node_group_live(
-                    &address,
-                    &group,
-                    ObservedOwnership::Owned,
-                    &Spec::new(),
-                ));
-            }
-        }
-        Ok(observation)
+        sort_members(
+            desired,
+            profile,
+            groups,
+            |wanted, group: &Nodegroup| {
+                group
+                    .nodegroup_name()
+                    .is_some_and(|name| wanted.spec.name() == Some(name))
+            },
+            Nodegroup::tags,
+            node_group_live,
+        )
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
@@ -1326,25 +1348,18 @@ impl ResourceProvider for AddonProvider {
             .buffered(READ_CONCURRENCY)
             .collect()
             .await;
-        let mut observation = Observation::default();
-        for addon in addons {
-            let Some(addon) = addon? else { continue };
-            let name = addon.addon_name().unwrap_or_default();
-            if let Some(wanted) = desired
-                .iter()
-                .find(|d| known_str(d.spec.get("addon_name")) == Some(name))
-            {
-                let ownership = ObservedOwnership::of(wanted, profile_of(addon.tags()));
-                observation
-                    .found
-                    .push(addon_live(&wanted.address, &addon, ownership));
-            } else if let Some(address) = owned_address(addon.tags(), profile) {
-                observation
-                    .others
-                    .push(addon_live(&address, &addon, ObservedOwnership::Owned));
-            }
-        }
-        Ok(observation)
+        sort_members(
+            desired,
+            profile,
+            addons,
+            |wanted, addon: &Addon| {
+                addon
+                    .addon_name()
+                    .is_some_and(|name| known_str(wanted.spec.get("addon_name")) == Some(name))
+            },
+            Addon::tags,
+            |address, addon, ownership, _spec| addon_live(address, addon, ownership),
+        )
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
@@ -1704,6 +1719,94 @@ mod tests {
                 )
                 .build()
         })
+    }
+
+    #[test]
+    fn members_are_sorted_into_desired_owned_elsewhere_and_left_out() {
+        let vpc_cni = resource("eks.addon[vpc-cni]");
+        let coredns = resource("eks.addon[coredns]");
+        let profile = vpc_cni.profile_tag().expect("a profile tag").to_owned();
+        let member = |name: &str, tags: &[(&str, &str)]| {
+            let tags: HashMap<String, String> = tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Ok(Some(
+                Addon::builder()
+                    .addon_name(name)
+                    .cluster_name(CLUSTER)
+                    .status(AddonStatus::Active)
+                    .set_tags((!tags.is_empty()).then_some(tags))
+                    .build(),
+            ))
+        };
+        let members = vec![
+            member("vpc-cni", &[(PROFILE_TAG, &profile)]),
+            // Ours by name, but nobody's by tag: found, and reported as unowned.
+            member("coredns", &[]),
+            Ok(None),
+            member(
+                "kube-proxy",
+                &[
+                    (PROFILE_TAG, &profile),
+                    (ADDRESS_TAG, "eks.addon[kube-proxy]"),
+                ],
+            ),
+            member(
+                "metrics-server",
+                &[
+                    (PROFILE_TAG, "other"),
+                    (ADDRESS_TAG, "eks.addon[metrics-server]"),
+                ],
+            ),
+            member("snapshot-controller", &[]),
+        ];
+        let observation = sort_members(
+            &[&vpc_cni, &coredns],
+            &profile,
+            members,
+            |wanted, addon: &Addon| {
+                addon
+                    .addon_name()
+                    .is_some_and(|name| known_str(wanted.spec.get("addon_name")) == Some(name))
+            },
+            Addon::tags,
+            |address, addon, ownership, _| addon_live(address, addon, ownership),
+        )
+        .unwrap();
+        let found: Vec<(String, ObservedOwnership)> = observation
+            .found
+            .iter()
+            .map(|l| (l.address.to_string(), l.ownership.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("eks.addon[vpc-cni]".to_owned(), ObservedOwnership::Owned),
+                ("eks.addon[coredns]".to_owned(), ObservedOwnership::Unowned),
+            ]
+        );
+        let others: Vec<String> = observation
+            .others
+            .iter()
+            .map(|l| l.address.to_string())
+            .collect();
+        assert_eq!(others, vec!["eks.addon[kube-proxy]".to_owned()]);
+
+        // A member that could not be described fails the observation.
+        let failed = sort_members(
+            &[&vpc_cni],
+            &profile,
+            vec![Err(ProviderError::rejected(
+                &vpc_cni.address,
+                "AccessDeniedException",
+                "no",
+            ))],
+            |_, _: &Addon| true,
+            Addon::tags,
+            |address, addon, ownership, _| addon_live(address, addon, ownership),
+        );
+        assert!(failed.is_err());
     }
 
     #[tokio::test]
