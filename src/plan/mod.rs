@@ -257,12 +257,13 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
             (Ownership::Adopted, None) => (
                 None,
                 Some(format!(
-                    "the adopted {} {} does not exist",
+                    "the adopted {} {} does not exist (or is out of these credentials' sight): check its id in the profile",
                     resource.kind,
                     resource
                         .spec
                         .get("id")
-                        .map_or_else(|| resource.address.to_string(), ToString::to_string)
+                        .and_then(Value::as_str)
+                        .map_or_else(|| resource.address.to_string(), str::to_owned)
                 )),
             ),
             (Ownership::Adopted, Some(found)) => {
@@ -280,7 +281,7 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
                         })
                         .collect();
                     format!(
-                        "the adopted {} {} differs from the profile: {}",
+                        "the adopted {} {} differs from the profile: {}; bpa-infra never changes what it adopts, so correct the profile",
                         resource.kind,
                         found.id,
                         what.join("; ")

@@ -804,3 +804,63 @@ fn a_changed_profile_is_applied_in_place() {
         "{groups}"
     );
 }
+
+/// An adopted VPC or subnet that is not as the profile says is a conflict of the plan,
+/// naming it, what it is and what the profile says; `up` then writes nothing.
+#[test]
+fn an_adopted_subnet_unlike_the_profile_or_missing_is_refused_before_any_write() {
+    let moto = Moto::start();
+    let eks = EksStandIn::in_front_of(&moto);
+    let vpc = moto.create_vpc("10.40.0.0/16", &[("Name", "corporate")]);
+    let made: Vec<(&str, String, &str)> = [
+        ("us-west-2a", "10.40.0.0/19"),
+        ("us-west-2b", "10.40.32.0/19"),
+        ("us-west-2c", "10.40.64.0/19"),
+    ]
+    .into_iter()
+    .map(|(az, cidr)| (az, moto.create_subnet(&vpc, cidr, az, &[]), cidr))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+
+    // The profile has the second subnet's CIDR wrong.
+    let mut listed: Vec<(&str, &str, &str)> = made
+        .iter()
+        .map(|(az, id, cidr)| (*az, id.as_str(), *cidr))
+        .collect();
+    listed[1].2 = "10.40.96.0/19";
+    let profile = adopting_profile(dir.path(), &vpc, &listed);
+    let stdout = run(&moto, &eks, &profile, &["plan", "--only", ONLY], 1);
+    let wrong = &made[1].1;
+    assert!(
+        stdout.lines().any(|l| l.contains("network.subnet[node/us-west-2b]")
+            && l.contains(&format!("the adopted subnet {wrong} differs from the profile: cidr_block is \"10.40.32.0/19\", the profile says \"10.40.96.0/19\""))
+            && l.contains("correct the profile")),
+        "{stdout}"
+    );
+    moto.start_recording();
+    eks.forget_calls();
+    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 1);
+    assert_eq!(
+        mutating_calls_of_the_binary(&moto, &eks),
+        Vec::<String>::new()
+    );
+
+    // A subnet id that does not exist.
+    listed[1] = ("us-west-2b", "subnet-0123456789abcdef0", "10.40.32.0/19");
+    let profile = adopting_profile(dir.path(), &vpc, &listed);
+    let stdout = run(&moto, &eks, &profile, &["plan", "--only", ONLY], 1);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("network.subnet[node/us-west-2b]")
+                && l.contains("the adopted subnet subnet-0123456789abcdef0 does not exist")
+                && l.contains("check its id in the profile")),
+        "{stdout}"
+    );
+    moto.reset_recording();
+    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 1);
+    assert_eq!(
+        mutating_calls_of_the_binary(&moto, &eks),
+        Vec::<String>::new()
+    );
+}
