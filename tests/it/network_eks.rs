@@ -156,6 +156,18 @@ fn ec2_ids(
             .filter(|(_, state)| state != "deleted" && state != "deleting")
             .map(|(id, _)| id)
             .collect();
+        // moto answers a tag filter here with every NAT gateway: apply it here instead.
+        ids.retain(|id| {
+            let xml = moto.ec2("DescribeNatGateways", &[("NatGatewayId.1", id)]);
+            let tags: Vec<(String, String)> = xml_texts(&xml, "key")
+                .into_iter()
+                .zip(xml_texts(&xml, "value"))
+                .collect();
+            filters.iter().all(|(name, value)| {
+                name.strip_prefix("tag:")
+                    .is_none_or(|key| has_tag(&tags, key, value))
+            })
+        });
     }
     ids
 }
@@ -862,5 +874,133 @@ fn an_adopted_subnet_unlike_the_profile_or_missing_is_refused_before_any_write()
     assert_eq!(
         mutating_calls_of_the_binary(&moto, &eks),
         Vec::<String>::new()
+    );
+}
+
+/// `nat_gateways: per-az`: a NAT gateway in each zone's public subnet, and each zone's
+/// node and pod subnets routed to the NAT gateway of their own zone.
+#[test]
+fn per_az_nat_gateways_each_serve_their_own_zone() {
+    let moto = Moto::start();
+    let eks = EksStandIn::in_front_of(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(example_profile()).unwrap();
+    let zones_line = "  availability_zones: [us-west-2a, us-west-2b, us-west-2c]\n";
+    assert!(text.contains(zones_line));
+    let text = text.replace(zones_line, &format!("{zones_line}  nat_gateways: per-az\n"));
+    let profile = write_profile(dir.path(), "example.yaml", &text);
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &["up", "--yes", "--only", "network"],
+        0,
+    );
+
+    let tagged = |action: &str, id: &str, address: &str| -> BTreeSet<String> {
+        ec2_ids(
+            &moto,
+            action,
+            id,
+            &[
+                (&format!("tag:{PROFILE_TAG}"), "example"),
+                (&format!("tag:{ADDRESS_TAG}"), address),
+            ],
+        )
+    };
+    let one = |ids: BTreeSet<String>, what: &str| -> String {
+        assert_eq!(ids.len(), 1, "{what}: {ids:?}");
+        ids.into_iter().next().unwrap()
+    };
+    let mut nats = BTreeSet::new();
+    for zone in ["us-west-2a", "us-west-2b", "us-west-2c"] {
+        let nat = one(
+            tagged(
+                "DescribeNatGateways",
+                "natGatewayId",
+                &format!("network.nat_gateway[{zone}]"),
+            ),
+            zone,
+        );
+        let public = one(
+            tagged(
+                "DescribeSubnets",
+                "subnetId",
+                &format!("network.subnet[public/{zone}]"),
+            ),
+            zone,
+        );
+        let xml = moto.ec2("DescribeNatGateways", &[("NatGatewayId.1", &nat)]);
+        assert_eq!(
+            xml_text(&xml, "subnetId").as_deref(),
+            Some(public.as_str()),
+            "{xml}"
+        );
+
+        let table = one(
+            tagged(
+                "DescribeRouteTables",
+                "routeTableId",
+                &format!("network.route_table[private/{zone}]"),
+            ),
+            zone,
+        );
+        let xml = moto.ec2("DescribeRouteTables", &[("RouteTableId.1", &table)]);
+        assert_eq!(xml_texts(&xml, "natGatewayId"), vec![nat.clone()], "{xml}");
+        let associated: BTreeSet<String> = xml_texts(&xml, "subnetId").into_iter().collect();
+        let served: BTreeSet<String> = ["node", "pod"]
+            .iter()
+            .map(|role| {
+                one(
+                    tagged(
+                        "DescribeSubnets",
+                        "subnetId",
+                        &format!("network.subnet[{role}/{zone}]"),
+                    ),
+                    zone,
+                )
+            })
+            .collect();
+        assert_eq!(associated, served, "{xml}");
+        nats.insert(nat);
+    }
+    assert_eq!(nats.len(), 3);
+    // No shared private route table in this mode.
+    assert!(
+        tagged(
+            "DescribeRouteTables",
+            "routeTableId",
+            "network.route_table[private]"
+        )
+        .is_empty()
+    );
+
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &["plan", "--only", "network", "--detailed-exitcode"],
+        0,
+    );
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &["down", "--yes", "--only", "network"],
+        0,
+    );
+    // Deleted NAT gateways stay listed for a while, as on AWS.
+    let after = moto.ec2("DescribeNatGateways", &[]);
+    let states: Vec<(String, String)> = xml_texts(&after, "natGatewayId")
+        .into_iter()
+        .zip(xml_texts(&after, "state"))
+        .filter(|(id, _)| nats.contains(id))
+        .collect();
+    assert_eq!(states.len(), 3, "{after}");
+    assert!(
+        states
+            .iter()
+            .all(|(_, state)| state == "deleted" || state == "deleting"),
+        "{states:?}"
     );
 }
