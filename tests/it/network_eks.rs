@@ -1004,3 +1004,106 @@ fn per_az_nat_gateways_each_serve_their_own_zone() {
         "{states:?}"
     );
 }
+
+/// A permanent error (access denied) is not retried; the run finishes everything that
+/// does not depend on what failed, skips what does, names the resource and the AWS code,
+/// and exits 1. The next run, with the permission back, finishes the job.
+#[test]
+fn a_denied_create_fails_its_resource_skips_its_dependents_and_the_next_up_finishes() {
+    let moto = Moto::start();
+    let eks = EksStandIn::in_front_of(&moto);
+    let proxy = FaultProxy::start(
+        &eks.url(),
+        FaultConfig::seeded(3)
+            .probability(1.0)
+            .kinds(&[FaultKind::Denied])
+            .only(|call| call.operation == "CreateRepository"),
+    );
+    let profile = example_profile();
+    let only = "network,iam,eks,ecr";
+    let stdout = run_at(
+        &moto,
+        &proxy.url(),
+        &profile,
+        &["--output", "json", "up", "--yes", "--only", only],
+        1,
+    );
+    let summary: Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|doc| doc.get("resources").is_some())
+        .unwrap_or_else(|| panic!("no summary:\n{stdout}"));
+    let outcome = |address: &str| -> Value {
+        summary["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == address)
+            .cloned()
+            .unwrap_or_else(|| panic!("{address} not in the summary: {summary:#}"))
+    };
+    for repository in ["ecr.repository[bpa/ui]", "ecr.repository[bpa/bpm]"] {
+        let repo = outcome(repository);
+        assert_eq!(repo["status"], "failed", "{repo:#}");
+        assert!(
+            repo["code"]
+                .as_str()
+                .unwrap()
+                .contains("AccessDeniedException"),
+            "{repo:#}"
+        );
+    }
+    // The pull policy names the repositories, the node role has the policy, the node
+    // group the role: all skipped, naming the failure that stopped them.
+    for address in [
+        "iam.ecr_pull_policy",
+        "iam.node_role",
+        "eks.nodegroup[node-1]",
+    ] {
+        let skipped = outcome(address);
+        assert_eq!(skipped["status"], "skipped", "{skipped:#}");
+        assert!(
+            skipped["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("ecr.repository[bpa/") && r.ends_with("failed")),
+            "{skipped:#}"
+        );
+    }
+    // Everything that does not need them is done.
+    for address in [
+        "network.vpc",
+        "network.route_table[private]",
+        "iam.cluster_role",
+        "eks.cluster",
+    ] {
+        let done = outcome(address);
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+    }
+    // Not retried: one call per repository.
+    let stats = proxy.stats();
+    assert_eq!(
+        stats
+            .by_operation
+            .get("ecr:CreateRepository")
+            .map(|c| c.calls),
+        Some(2),
+        "{stats:?}"
+    );
+
+    // With the permission back the same command finishes, and nothing is left to do.
+    proxy.set_config(FaultConfig::passthrough());
+    run_at(
+        &moto,
+        &proxy.url(),
+        &profile,
+        &["up", "--yes", "--only", only],
+        0,
+    );
+    run(
+        &moto,
+        &eks,
+        &profile,
+        &["plan", "--only", only, "--detailed-exitcode"],
+        0,
+    );
+}

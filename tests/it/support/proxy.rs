@@ -64,6 +64,11 @@ pub enum FaultKind {
     /// took effect but the client cannot know. Not in [`FaultKind::STANDARD`]; opt in to
     /// test that a retried create does not make a duplicate.
     DropAfterForward,
+    /// The protocol's permission error, which no retry can fix: EC2
+    /// `UnauthorizedOperation` (403), IAM/RDS `AccessDenied` (403), JSON and REST-JSON
+    /// `AccessDeniedException`, S3 `AccessDenied`. The call never reaches moto. In
+    /// neither [`FaultKind::STANDARD`] nor [`FaultKind::ALL`]: a run it hits fails.
+    Denied,
 }
 
 impl FaultKind {
@@ -631,6 +636,31 @@ pub fn fault_response(
             "The request has failed due to a temporary failure of the server.",
             "Receiver",
         ),
+        (FaultKind::Denied, Protocol::Ec2Query) => (
+            403,
+            "UnauthorizedOperation",
+            "You are not authorized to perform this operation.",
+            "",
+        ),
+        (FaultKind::Denied, Protocol::AwsQuery) => (
+            403,
+            "AccessDenied",
+            "User is not authorized to perform this action",
+            "Sender",
+        ),
+        (FaultKind::Denied, Protocol::AwsJson) => (
+            400,
+            "AccessDeniedException",
+            "User is not authorized to perform this action",
+            "",
+        ),
+        (FaultKind::Denied, Protocol::RestJson) => (
+            403,
+            "AccessDeniedException",
+            "User is not authorized to perform this action",
+            "",
+        ),
+        (FaultKind::Denied, Protocol::RestXml) => (403, "AccessDenied", "Access Denied", ""),
         (FaultKind::DropConnection | FaultKind::DropAfterForward, _) => {
             unreachable!("dropped connections get no answer")
         }
