@@ -803,7 +803,25 @@ impl Builder<'_> {
             &[cluster],
         );
         self.order_last_after(early_addons);
+        let prerequisites = self.node_prerequisites();
+        self.order_last_after(&prerequisites);
         address
+    }
+
+    /// What nodes need besides what their spec names: the route tables that give their
+    /// subnets a way out (through the NAT gateways, to join the cluster and pull images),
+    /// and the pod subnets their pods take addresses from (VPC CNI custom networking).
+    /// With them a node group waits for both, and `eks up` on its own builds them too.
+    fn node_prerequisites(&self) -> Vec<Address> {
+        self.resources
+            .iter()
+            .filter(|r| match (r.kind, r.address.key()) {
+                (ResourceKind::RouteTable, _) => true,
+                (ResourceKind::Subnet, Some(key)) => key.starts_with("pod/"),
+                _ => false,
+            })
+            .map(|r| r.address.clone())
+            .collect()
     }
 
     fn rds(&mut self) {
@@ -1148,6 +1166,56 @@ mod tests {
             !before(&stack, "eks.cluster", "rds.cluster"),
             "RDS and EKS are independent"
         );
+    }
+
+    /// Nodes need a way out and their pods' subnets: `eks up` on its own builds both,
+    /// and a node group waits for them.
+    #[test]
+    fn node_groups_wait_for_egress_and_pod_subnets_and_eks_alone_builds_them() {
+        let stack = build(&example()).unwrap();
+        for prerequisite in [
+            "network.route_table[private]",
+            "network.route_table[public]",
+            "network.nat_gateway[us-west-2a]",
+            "network.internet_gateway",
+            "network.subnet[pod/us-west-2b]",
+            "network.pod_cidr",
+        ] {
+            assert!(
+                before(&stack, prerequisite, "eks.nodegroup[node-1]"),
+                "{prerequisite}"
+            );
+        }
+        let eks = stack.for_components(&[Component::Eks]);
+        let addresses: Vec<String> = eks
+            .resources()
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        for zone in ["us-west-2a", "us-west-2b", "us-west-2c"] {
+            let pod = format!("network.subnet[pod/{zone}]");
+            assert!(addresses.contains(&pod), "{pod}: {addresses:?}");
+        }
+        for needed in [
+            "network.route_table[private]",
+            "network.nat_gateway[us-west-2a]",
+            "network.pod_cidr",
+        ] {
+            assert!(
+                addresses.contains(&needed.to_owned()),
+                "{needed}: {addresses:?}"
+            );
+        }
+        // What EKS does not need stays out.
+        assert!(!addresses.iter().any(|a| a.starts_with("rds.")));
+
+        // An adopted network has no route tables of ours; the pod subnets still count.
+        let stack = build(&prod()).unwrap();
+        assert!(before(
+            &stack,
+            "network.subnet[pod/us-west-2c]",
+            "eks.nodegroup[node-1]"
+        ));
     }
 
     #[test]
