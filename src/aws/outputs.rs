@@ -1,18 +1,18 @@
 //! Reads the live outputs `render` and `db init` need from the deployed stack.
 //!
 //! A resource that does not exist yet leaves its values unset (the renderer shows a
-//! placeholder); any other failure is an error.
+//! placeholder); any other failure is an error. So is a resource found by the profile's
+//! deterministic name that is not the profile's own (DESIGN.md §4): its endpoint must not
+//! be rendered, nor its master secret read, as if it were.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, State};
 
-use super::{Aws, AwsError};
+use super::{Aws, AwsError, AwsErrorKind};
 use crate::profile::{AtlasTarget, Profile, RdsMode};
 use crate::render::LiveOutputs;
-
-/// Tag every resource the tool creates carries, with the profile name (DESIGN.md §4).
-const PROFILE_TAG: &str = "bpa-infra:profile";
+use crate::stack::PROFILE_TAG;
 
 /// Reads every output the profile's stack has so far: EKS, RDS, ECR, the pod subnets and
 /// the Atlas endpoint, one service after another.
@@ -48,6 +48,15 @@ async fn eks(aws: &Aws, profile: &Profile, out: &mut LiveOutputs) -> Result<(), 
         Err(err) => return Err(AwsError::from_sdk("eks:DescribeCluster", name, &err)),
     };
     if let Some(cluster) = cluster {
+        let tag = cluster.tags.as_ref().and_then(|t| t.get(PROFILE_TAG));
+        check_owner(
+            "eks:DescribeCluster",
+            "EKS cluster",
+            name,
+            "give the profile another `name` (the cluster is named after it)",
+            profile,
+            tag.map(String::as_str),
+        )?;
         out.cluster_endpoint = cluster.endpoint;
         out.pod_security_group_id = cluster
             .resources_vpc_config
@@ -78,6 +87,14 @@ async fn rds(aws: &Aws, profile: &Profile, out: &mut LiveOutputs) -> Result<(), 
                 Err(err) => return Err(AwsError::from_sdk("rds:DescribeDBClusters", id, &err)),
             };
             if let Some(cluster) = output.db_clusters.unwrap_or_default().into_iter().next() {
+                check_owner(
+                    "rds:DescribeDBClusters",
+                    "DB cluster",
+                    id,
+                    "set another `rds.identifier`",
+                    profile,
+                    rds_tag(cluster.tag_list()),
+                )?;
                 out.db_writer_endpoint = cluster.endpoint;
                 out.db_reader_endpoint = cluster.reader_endpoint;
                 out.db_port = cluster.port.and_then(|p| u16::try_from(p).ok());
@@ -102,6 +119,14 @@ async fn rds(aws: &Aws, profile: &Profile, out: &mut LiveOutputs) -> Result<(), 
                 Err(err) => return Err(AwsError::from_sdk("rds:DescribeDBInstances", id, &err)),
             };
             if let Some(instance) = output.db_instances.unwrap_or_default().into_iter().next() {
+                check_owner(
+                    "rds:DescribeDBInstances",
+                    "DB instance",
+                    id,
+                    "set another `rds.identifier`",
+                    profile,
+                    rds_tag(instance.tag_list()),
+                )?;
                 if let Some(endpoint) = instance.endpoint {
                     out.db_writer_endpoint = endpoint.address;
                     out.db_port = endpoint.port.and_then(|p| u16::try_from(p).ok());
@@ -121,14 +146,76 @@ async fn ecr(aws: &Aws, profile: &Profile, out: &mut LiveOutputs) -> Result<(), 
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| AwsError::from_sdk("ecr:DescribeRepositories", "", &err))?;
         for repo in page.repositories.unwrap_or_default() {
-            if let (Some(name), Some(uri)) = (repo.repository_name, repo.repository_uri) {
+            if let (Some(name), Some(uri), Some(arn)) = (
+                repo.repository_name,
+                repo.repository_uri,
+                repo.repository_arn,
+            ) {
                 if profile.ecr.repositories.contains(&name) {
+                    // Only the profile's repositories are asked for their tags: a few calls.
+                    let tags = client
+                        .list_tags_for_resource()
+                        .resource_arn(&arn)
+                        .send()
+                        .await
+                        .map_err(|err| {
+                            AwsError::from_sdk("ecr:ListTagsForResource", &name, &err)
+                        })?;
+                    let tag = tags
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == PROFILE_TAG)
+                        .map(|t| t.value());
+                    check_owner(
+                        "ecr:ListTagsForResource",
+                        "ECR repository",
+                        &name,
+                        "name others in `ecr.repositories`",
+                        profile,
+                        tag,
+                    )?;
                     out.repository_uris.insert(name, uri);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// The ownership tag in an RDS tag list.
+fn rds_tag(tags: &[aws_sdk_rds::types::Tag]) -> Option<&str> {
+    tags.iter()
+        .find(|t| t.key() == Some(PROFILE_TAG))
+        .and_then(|t| t.value())
+}
+
+/// Refuses the `what` named `name` unless its ownership tag `found` is the profile's
+/// name; `rename` says how the profile can name another.
+fn check_owner(
+    operation: &str,
+    what: &str,
+    name: &str,
+    rename: &str,
+    profile: &Profile,
+    found: Option<&str>,
+) -> Result<(), AwsError> {
+    if found == Some(profile.name.as_str()) {
+        return Ok(());
+    }
+    let whose = match found {
+        Some(other) => format!("its {PROFILE_TAG} tag is `{other}`"),
+        None => format!("it has no {PROFILE_TAG} tag"),
+    };
+    Err(AwsError {
+        kind: AwsErrorKind::Other,
+        operation: operation.to_owned(),
+        resource: Some(name.to_owned()),
+        message: format!(
+            "the {what} `{name}` exists but is not profile `{}`'s ({whose}), so its values \
+             are not used: {rename}, or see `bpa-infra plan` for the conflict",
+            profile.name
+        ),
+    })
 }
 
 fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {

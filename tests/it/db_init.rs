@@ -456,6 +456,8 @@ fn a_managed_master_password_is_read_from_secrets_manager() {
             ("DBClusterInstanceClass", "db.m5d.large"),
             ("AllocatedStorage", "100"),
             ("StorageType", "gp3"),
+            ("Tags.Tag.1.Key", "bpa-infra:profile"),
+            ("Tags.Tag.1.Value", "dbtest"),
         ],
     );
     let arn = xml_text(&cluster, "SecretArn").expect("moto keeps a master user secret");
@@ -516,6 +518,57 @@ fn a_managed_master_password_is_read_from_secrets_manager() {
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(row(&stdout, "database", "process-engine").ends_with("created"));
     assert!(!stdout.contains(&password) && !stderr.contains(&password));
+}
+
+#[test]
+fn a_database_of_the_same_name_that_no_profile_owns_is_not_connected_to_nor_its_secret_read() {
+    let moto = Moto::start();
+    // Someone else's cluster, untagged, with the identifier this profile would use.
+    moto.rds(
+        "CreateDBCluster",
+        &[
+            ("DBClusterIdentifier", "dbtest-bpa"),
+            ("Engine", "postgres"),
+            ("EngineVersion", "16.4"),
+            ("MasterUsername", "theiradmin"),
+            ("ManageMasterUserPassword", "true"),
+            ("DBClusterInstanceClass", "db.m5d.large"),
+            ("AllocatedStorage", "100"),
+            ("StorageType", "gp3"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write_profile(
+        dir.path(),
+        "dbtest.yaml",
+        &profile_text("bpaadmin").replace(
+            "master_password: { from_env: BPA_TEST_MASTER_PASSWORD }",
+            "master_password: managed",
+        ),
+    );
+    moto.start_recording();
+    let out = moto
+        .bpa_infra()
+        .arg("-p")
+        .arg(&profile)
+        .args(["db", "init", "--sslmode", "disable"])
+        .env("BPA_KONG_DB_PASSWORD", KONG_PASSWORD)
+        .env("BPA_CAMUNDA_DB_PASSWORD", CAMUNDA_PASSWORD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("DB cluster `dbtest-bpa` exists but is not profile `dbtest`'s")
+            && stderr.contains("it has no bpa-infra:profile tag"),
+        "{stderr}"
+    );
+    let calls: Vec<String> = moto.recording().iter().map(|c| c.name()).collect();
+    assert!(
+        calls.iter().any(|c| c == "rds:DescribeDBClusters")
+            && !calls.iter().any(|c| c.starts_with("secretsmanager:")),
+        "{calls:?}"
+    );
 }
 
 /// `md5` + md5(password + user): what PostgreSQL stores, and as good as the password.

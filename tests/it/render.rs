@@ -143,26 +143,7 @@ fn a_templates_directory_overrides_the_built_in_ones() {
 #[test]
 fn live_render_reads_outputs_from_aws_without_changing_anything() {
     let moto = Moto::start();
-    for repo in ["bpa/ui", "bpa/bpm"] {
-        moto.json(
-            "ecr",
-            "AmazonEC2ContainerRegistry_V20150921.CreateRepository",
-            &serde_json::json!({ "repositoryName": repo }),
-        );
-    }
-    moto.rds(
-        "CreateDBCluster",
-        &[
-            ("DBClusterIdentifier", "example-bpa"),
-            ("Engine", "postgres"),
-            ("EngineVersion", "16.4"),
-            ("MasterUsername", "bpaadmin"),
-            ("ManageMasterUserPassword", "true"),
-            ("DBClusterInstanceClass", "db.m5d.large"),
-            ("AllocatedStorage", "100"),
-            ("StorageType", "gp3"),
-        ],
-    );
+    example_repositories_and_cluster(&moto, "example");
     moto.start_recording();
     let out_dir = tempfile::tempdir().unwrap();
     let out = moto
@@ -206,6 +187,103 @@ fn live_render_reads_outputs_from_aws_without_changing_anything() {
     assert!(
         eni.contains("<unknown: EKS cluster security group"),
         "{eni}"
+    );
+}
+
+/// Creates the example profile's repositories and DB cluster as `up` would, tagged as
+/// owned by profile `owner`.
+fn example_repositories_and_cluster(moto: &Moto, owner: &str) {
+    example_repositories(moto, owner);
+    example_cluster(moto, owner);
+}
+
+/// Creates the example profile's repositories as `up` would, owned by profile `owner`.
+fn example_repositories(moto: &Moto, owner: &str) {
+    for repo in ["bpa/ui", "bpa/bpm"] {
+        moto.json(
+            "ecr",
+            "AmazonEC2ContainerRegistry_V20150921.CreateRepository",
+            &serde_json::json!({
+                "repositoryName": repo,
+                "tags": [{ "Key": "bpa-infra:profile", "Value": owner }],
+            }),
+        );
+    }
+}
+
+/// Creates the example profile's DB cluster as `up` would, owned by profile `owner`.
+fn example_cluster(moto: &Moto, owner: &str) {
+    moto.rds(
+        "CreateDBCluster",
+        &[
+            ("DBClusterIdentifier", "example-bpa"),
+            ("Engine", "postgres"),
+            ("EngineVersion", "16.4"),
+            ("MasterUsername", "bpaadmin"),
+            ("ManageMasterUserPassword", "true"),
+            ("DBClusterInstanceClass", "db.m5d.large"),
+            ("AllocatedStorage", "100"),
+            ("StorageType", "gp3"),
+            ("Tags.Tag.1.Key", "bpa-infra:profile"),
+            ("Tags.Tag.1.Value", owner),
+        ],
+    );
+}
+
+/// Runs a live `render` of the example profile that must fail, and returns its stderr.
+fn failed_render(moto: &Moto) -> String {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = moto
+        .bpa_infra()
+        .args(["-p", "example", "render", "--out-dir"])
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(out_dir.path()).unwrap().count(),
+        0,
+        "nothing is rendered from another profile's resources"
+    );
+    stderr
+}
+
+#[test]
+fn live_render_refuses_a_cluster_database_or_repository_of_the_same_name_it_does_not_own() {
+    let moto = Moto::start();
+    example_cluster(&moto, "staging");
+    let stderr = failed_render(&moto);
+    assert!(
+        stderr.contains("DB cluster `example-bpa` exists but is not profile `example`'s")
+            && stderr.contains("its bpa-infra:profile tag is `staging`")
+            && stderr.contains("set another `rds.identifier`"),
+        "{stderr}"
+    );
+
+    let moto = Moto::start();
+    example_repositories(&moto, "staging");
+    let stderr = failed_render(&moto);
+    assert!(
+        stderr.contains("ECR repository `bpa/")
+            && stderr.contains("its bpa-infra:profile tag is `staging`")
+            && stderr.contains("name others in `ecr.repositories`"),
+        "{stderr}"
+    );
+
+    let moto = Moto::start();
+    let cluster = serde_json::json!({
+        "name": "example",
+        "roleArn": "arn:aws:iam::123456789012:role/theirs",
+        "resourcesVpcConfig": { "subnetIds": ["subnet-1"] },
+    });
+    moto.rest_json("eks", "POST", "/clusters", Some(&cluster));
+    let stderr = failed_render(&moto);
+    assert!(
+        stderr.contains("EKS cluster `example` exists but is not profile `example`'s")
+            && stderr.contains("it has no bpa-infra:profile tag")
+            && stderr.contains("another `name`"),
+        "{stderr}"
     );
 }
 
