@@ -26,6 +26,9 @@ const POSTGRES_PORT: u16 = 5432;
 /// after the node groups or they would report DEGRADED.
 const ADDONS_BEFORE_NODES: [&str; 2] = ["vpc-cni", "kube-proxy"];
 
+/// The addon whose controller needs the EBS CSI driver policy on the node role.
+const EBS_CSI_ADDON: &str = "aws-ebs-csi-driver";
+
 /// Builds the whole stack of `profile`.
 pub fn build(profile: &Profile) -> Result<Stack, StackError> {
     let mut builder = Builder {
@@ -577,16 +580,26 @@ impl Builder<'_> {
             &[],
         );
 
+        let mut node_policies = vec![
+            self.managed_policy("AmazonEKSWorkerNodePolicy"),
+            self.managed_policy("AmazonEKS_CNI_Policy"),
+            Value::output(&pull_policy, "arn"),
+        ];
+        // The EBS CSI controller runs on the nodes and, like vpc-cni, takes the node
+        // role's credentials (the launch template lets pods reach IMDS: hop limit 2);
+        // without this policy every volume it is asked for stays pending.
+        if self
+            .profile
+            .eks
+            .addons
+            .iter()
+            .any(|addon| addon.name == EBS_CSI_ADDON)
+        {
+            node_policies.push(self.managed_policy("service-role/AmazonEBSCSIDriverPolicy"));
+        }
         let spec = Spec::new()
             .with("assume_role_policy", trust("ec2.amazonaws.com"))
-            .with(
-                "managed_policy_arns",
-                Value::List(vec![
-                    self.managed_policy("AmazonEKSWorkerNodePolicy"),
-                    self.managed_policy("AmazonEKS_CNI_Policy"),
-                    Value::output(&pull_policy, "arn"),
-                ]),
-            );
+            .with("managed_policy_arns", Value::List(node_policies));
         self.managed(
             addr(Component::Iam, "node_role"),
             ResourceKind::IamRole,
@@ -1165,6 +1178,40 @@ mod tests {
         assert!(
             !before(&stack, "eks.cluster", "rds.cluster"),
             "RDS and EKS are independent"
+        );
+    }
+
+    /// The node role's managed policies, as strings.
+    fn node_policies(profile: &Profile) -> Vec<String> {
+        let stack = build(profile).unwrap();
+        let role = stack.get(&a("iam.node_role")).unwrap();
+        let Some(Value::List(arns)) = role.spec.get("managed_policy_arns") else {
+            panic!("node role without managed_policy_arns: {:?}", role.spec);
+        };
+        arns.iter()
+            .filter_map(|arn| match arn {
+                Value::Str(arn) => Some(arn.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_node_role_has_the_ebs_csi_policy_exactly_when_the_addon_is_installed() {
+        const EBS: &str = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy";
+        let mut profile = example();
+        assert!(node_policies(&profile).iter().any(|p| p == EBS));
+        profile
+            .eks
+            .addons
+            .retain(|addon| addon.name != "aws-ebs-csi-driver");
+        let policies = node_policies(&profile);
+        assert!(!policies.iter().any(|p| p == EBS), "{policies:?}");
+        assert!(
+            policies
+                .iter()
+                .any(|p| p.ends_with("/AmazonEKS_CNI_Policy")),
+            "{policies:?}"
         );
     }
 

@@ -248,6 +248,7 @@ fn assert_iam_and_eks_tagged(
     for policy in [
         "AmazonEKSWorkerNodePolicy",
         "AmazonEKS_CNI_Policy",
+        "AmazonEBSCSIDriverPolicy",
         &format!("{profile}-ecr-pull"),
     ] {
         assert!(
