@@ -4,7 +4,8 @@
 //! planned, and that teardown is safe.
 //!
 //! moto facts these tests live with (AWS-FACTS.md): Multi-AZ DB clusters are ready at
-//! once and report no members; `SkipFinalSnapshot` is ignored; re-creating the same DB
+//! once and report no members; a cluster's final snapshot is taken whenever one is named
+//! (`SkipFinalSnapshot` is not read); re-creating the same DB
 //! cluster id within a minute fails, so each test uses its own moto and creates once.
 
 use std::collections::BTreeSet;
@@ -651,6 +652,51 @@ fn down_keeps_a_protected_database_and_with_the_flag_leaves_a_final_snapshot() {
     assert!(
         xml_texts(&security_groups, "groupId").is_empty(),
         "{security_groups}"
+    );
+}
+
+#[test]
+fn down_with_skip_final_snapshot_deletes_the_database_and_leaves_no_snapshot() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = profile(dir.path(), IO2, "");
+    up(&moto, &path);
+
+    moto.start_recording();
+    let (code, stdout, stderr) = run(
+        &moto,
+        &path,
+        &[
+            "down",
+            "--only",
+            "rds",
+            "--yes",
+            "--disable-deletion-protection",
+            "--skip-final-snapshot",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // moto takes a cluster's final snapshot exactly when one is named in the request;
+    // the automated ones (`rds:…`) it keeps of every cluster are not ours.
+    let snapshots = moto.rds(
+        "DescribeDBClusterSnapshots",
+        &[("DBClusterIdentifier", "rdstest-bpa")],
+    );
+    let manual: Vec<String> = xml_texts(&snapshots, "DBClusterSnapshotIdentifier")
+        .into_iter()
+        .filter(|n| !n.starts_with("rds:"))
+        .collect();
+    assert_eq!(manual, Vec::<String>::new(), "{snapshots}");
+    let text = format!("{stdout}\n{stderr}");
+    assert!(!text.contains("rdstest-bpa-final-"), "{text}");
+    assert!(
+        binary_mutations(&moto).contains(&"rds:DeleteDBCluster".to_owned()),
+        "{text}"
+    );
+    let clusters = moto.rds("DescribeDBClusters", &[]);
+    assert!(
+        xml_texts(&clusters, "DBClusterIdentifier").is_empty(),
+        "{clusters}"
     );
 }
 
