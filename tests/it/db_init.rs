@@ -445,21 +445,7 @@ fn the_rendered_job_sql_bootstraps_with_psql() {
 #[test]
 fn a_managed_master_password_is_read_from_secrets_manager() {
     let moto = Moto::start();
-    let cluster = moto.rds(
-        "CreateDBCluster",
-        &[
-            ("DBClusterIdentifier", "dbtest-bpa"),
-            ("Engine", "postgres"),
-            ("EngineVersion", "16.4"),
-            ("MasterUsername", "bpaadmin"),
-            ("ManageMasterUserPassword", "true"),
-            ("DBClusterInstanceClass", "db.m5d.large"),
-            ("AllocatedStorage", "100"),
-            ("StorageType", "gp3"),
-            ("Tags.Tag.1.Key", "bpa-infra:profile"),
-            ("Tags.Tag.1.Value", "dbtest"),
-        ],
-    );
+    let cluster = moto.create_db_cluster("dbtest-bpa", "bpaadmin", Some("dbtest"));
     let arn = xml_text(&cluster, "SecretArn").expect("moto keeps a master user secret");
     let secret = moto.json(
         "secretsmanager",
@@ -524,19 +510,7 @@ fn a_managed_master_password_is_read_from_secrets_manager() {
 fn a_database_of_the_same_name_that_no_profile_owns_is_not_connected_to_nor_its_secret_read() {
     let moto = Moto::start();
     // Someone else's cluster, untagged, with the identifier this profile would use.
-    moto.rds(
-        "CreateDBCluster",
-        &[
-            ("DBClusterIdentifier", "dbtest-bpa"),
-            ("Engine", "postgres"),
-            ("EngineVersion", "16.4"),
-            ("MasterUsername", "theiradmin"),
-            ("ManageMasterUserPassword", "true"),
-            ("DBClusterInstanceClass", "db.m5d.large"),
-            ("AllocatedStorage", "100"),
-            ("StorageType", "gp3"),
-        ],
-    );
+    moto.create_db_cluster("dbtest-bpa", "theiradmin", None);
     let dir = tempfile::tempdir().unwrap();
     let profile = write_profile(
         dir.path(),

@@ -213,21 +213,7 @@ fn example_repositories(moto: &Moto, owner: &str) {
 
 /// Creates the example profile's DB cluster as `up` would, owned by profile `owner`.
 fn example_cluster(moto: &Moto, owner: &str) {
-    moto.rds(
-        "CreateDBCluster",
-        &[
-            ("DBClusterIdentifier", "example-bpa"),
-            ("Engine", "postgres"),
-            ("EngineVersion", "16.4"),
-            ("MasterUsername", "bpaadmin"),
-            ("ManageMasterUserPassword", "true"),
-            ("DBClusterInstanceClass", "db.m5d.large"),
-            ("AllocatedStorage", "100"),
-            ("StorageType", "gp3"),
-            ("Tags.Tag.1.Key", "bpa-infra:profile"),
-            ("Tags.Tag.1.Value", owner),
-        ],
-    );
+    moto.create_db_cluster("example-bpa", "bpaadmin", Some(owner));
 }
 
 /// Runs a live `render` of the example profile that must fail, and returns its stderr.
@@ -249,42 +235,52 @@ fn failed_render(moto: &Moto) -> String {
     stderr
 }
 
-#[test]
-fn live_render_refuses_a_cluster_database_or_repository_of_the_same_name_it_does_not_own() {
-    let moto = Moto::start();
-    example_cluster(&moto, "staging");
-    let stderr = failed_render(&moto);
-    assert!(
-        stderr.contains("DB cluster `example-bpa` exists but is not profile `example`'s")
-            && stderr.contains("its bpa-infra:profile tag is `staging`")
-            && stderr.contains("set another `rds.identifier`"),
-        "{stderr}"
-    );
-
-    let moto = Moto::start();
-    example_repositories(&moto, "staging");
-    let stderr = failed_render(&moto);
-    assert!(
-        stderr.contains("ECR repository `bpa/")
-            && stderr.contains("its bpa-infra:profile tag is `staging`")
-            && stderr.contains("name others in `ecr.repositories`"),
-        "{stderr}"
-    );
-
-    let moto = Moto::start();
+/// Creates an EKS cluster named like the example profile's, without tags.
+fn untagged_example_eks_cluster(moto: &Moto) {
     let cluster = serde_json::json!({
         "name": "example",
         "roleArn": "arn:aws:iam::123456789012:role/theirs",
         "resourcesVpcConfig": { "subnetIds": ["subnet-1"] },
     });
     moto.rest_json("eks", "POST", "/clusters", Some(&cluster));
-    let stderr = failed_render(&moto);
-    assert!(
-        stderr.contains("EKS cluster `example` exists but is not profile `example`'s")
-            && stderr.contains("it has no bpa-infra:profile tag")
-            && stderr.contains("another `name`"),
-        "{stderr}"
-    );
+}
+
+#[test]
+fn live_render_refuses_a_cluster_database_or_repository_of_the_same_name_it_does_not_own() {
+    let cases: [(fn(&Moto), [&str; 3]); 3] = [
+        (
+            |moto| example_cluster(moto, "staging"),
+            [
+                "DB cluster `example-bpa` exists but is not profile `example`'s",
+                "its bpa-infra:profile tag is `staging`",
+                "set another `rds.identifier`",
+            ],
+        ),
+        (
+            |moto| example_repositories(moto, "staging"),
+            [
+                "ECR repository `bpa/",
+                "its bpa-infra:profile tag is `staging`",
+                "name others in `ecr.repositories`",
+            ],
+        ),
+        (
+            untagged_example_eks_cluster,
+            [
+                "EKS cluster `example` exists but is not profile `example`'s",
+                "it has no bpa-infra:profile tag",
+                "give the profile another `name`",
+            ],
+        ),
+    ];
+    for (create, expected) in cases {
+        let moto = Moto::start();
+        create(&moto);
+        let stderr = failed_render(&moto);
+        for part in expected {
+            assert!(stderr.contains(part), "{part}:\n{stderr}");
+        }
+    }
 }
 
 /// A profile of its own VPC with an `atlas:` section (`atlas`) and, when `host` is

@@ -364,6 +364,33 @@ impl Moto {
         self.ec2("CreateTags", &borrowed(&params));
     }
 
+    /// Creates a Multi-AZ PostgreSQL 16 DB cluster `id` whose master password RDS manages,
+    /// tagged `bpa-infra:profile: <owner>` when `owner` is given, and returns the answer.
+    pub fn create_db_cluster(
+        &self,
+        id: &str,
+        master_username: &str,
+        owner: Option<&str>,
+    ) -> String {
+        let mut params = vec![
+            ("DBClusterIdentifier", id),
+            ("Engine", "postgres"),
+            ("EngineVersion", "16.4"),
+            ("MasterUsername", master_username),
+            ("ManageMasterUserPassword", "true"),
+            ("DBClusterInstanceClass", "db.m5d.large"),
+            ("AllocatedStorage", "100"),
+            ("StorageType", "gp3"),
+        ];
+        if let Some(owner) = owner {
+            params.extend([
+                ("Tags.Tag.1.Key", "bpa-infra:profile"),
+                ("Tags.Tag.1.Value", owner),
+            ]);
+        }
+        self.rds("CreateDBCluster", &params)
+    }
+
     /// Creates an IAM role that EKS and EC2 may assume, with these tags, and returns its ARN.
     pub fn create_role(&self, name: &str, tags: &[(&str, &str)]) -> String {
         let trust = serde_json::json!({
