@@ -818,6 +818,59 @@ fn a_changed_profile_is_applied_in_place() {
     );
 }
 
+/// The node role's attached managed policies, as ARNs.
+fn node_role_policies(moto: &Moto) -> Vec<String> {
+    xml_texts(
+        &moto.iam(
+            "ListAttachedRolePolicies",
+            &[("RoleName", "example-eks-node")],
+        ),
+        "PolicyArn",
+    )
+}
+
+#[test]
+fn a_managed_policy_detached_from_the_node_role_is_planned_and_attached_again() {
+    const EBS: &str = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy";
+    let moto = Moto::start();
+    let url = moto.endpoint_url();
+    let profile = example_profile();
+    run_at(&moto, &url, &profile, &["up", "--yes", "--only", "iam"], 0);
+    assert!(node_role_policies(&moto).contains(&EBS.to_owned()));
+
+    // As on a stack made before the role had it, or detached by hand.
+    moto.iam(
+        "DetachRolePolicy",
+        &[("RoleName", "example-eks-node"), ("PolicyArn", EBS)],
+    );
+    let plan = run_at(
+        &moto,
+        &url,
+        &profile,
+        &["plan", "--only", "iam", "--detailed-exitcode"],
+        2,
+    );
+    assert!(plan.contains("~ iam.node_role "), "{plan}");
+    assert!(plan.contains("AmazonEBSCSIDriverPolicy"), "{plan}");
+    assert!(!plan.contains("-/+ "), "nothing is replaced:\n{plan}");
+
+    run_at(&moto, &url, &profile, &["up", "--yes", "--only", "iam"], 0);
+    let policies = node_role_policies(&moto);
+    assert!(policies.contains(&EBS.to_owned()), "{policies:?}");
+    assert_eq!(
+        policies.len(),
+        4,
+        "worker, CNI, ECR pull, EBS CSI: {policies:?}"
+    );
+    run_at(
+        &moto,
+        &url,
+        &profile,
+        &["plan", "--only", "iam", "--detailed-exitcode"],
+        0,
+    );
+}
+
 /// An adopted VPC or subnet that is not as the profile says is a conflict of the plan,
 /// naming it, what it is and what the profile says; `up` then writes nothing.
 #[test]
