@@ -4,6 +4,7 @@
 
 mod atlas;
 mod db_init;
+mod demo;
 mod harness;
 mod network_eks;
 mod plan;
