@@ -38,6 +38,7 @@ mod support {
     pub mod eks_stand_in;
     pub mod moto;
     pub mod proxy;
+    pub mod rds_catalogue;
 
     /// The binary under test (moto.rs calls this helper): `BPA_INFRA_BIN` when set (the
     /// release build, as `scripts/bench-plan` does), else the one Cargo built alongside.
