@@ -11,6 +11,7 @@ use aws_sdk_ec2::types::{Filter, State};
 
 use super::{Aws, AwsError, AwsErrorKind};
 use crate::profile::{AtlasTarget, Profile, RdsMode};
+use crate::provider::aws::rds::tag_map;
 use crate::render::LiveOutputs;
 use crate::stack::PROFILE_TAG;
 
@@ -93,7 +94,9 @@ async fn rds(aws: &Aws, profile: &Profile, out: &mut LiveOutputs) -> Result<(), 
                     id,
                     "set another `rds.identifier`",
                     profile,
-                    rds_tag(cluster.tag_list()),
+                    tag_map(cluster.tag_list())
+                        .get(PROFILE_TAG)
+                        .map(String::as_str),
                 )?;
                 out.db_writer_endpoint = cluster.endpoint;
                 out.db_reader_endpoint = cluster.reader_endpoint;
@@ -125,7 +128,9 @@ async fn rds(aws: &Aws, profile: &Profile, out: &mut LiveOutputs) -> Result<(), 
                     id,
                     "set another `rds.identifier`",
                     profile,
-                    rds_tag(instance.tag_list()),
+                    tag_map(instance.tag_list())
+                        .get(PROFILE_TAG)
+                        .map(String::as_str),
                 )?;
                 if let Some(endpoint) = instance.endpoint {
                     out.db_writer_endpoint = endpoint.address;
@@ -180,13 +185,6 @@ async fn ecr(aws: &Aws, profile: &Profile, out: &mut LiveOutputs) -> Result<(), 
         }
     }
     Ok(())
-}
-
-/// The ownership tag in an RDS tag list.
-fn rds_tag(tags: &[aws_sdk_rds::types::Tag]) -> Option<&str> {
-    tags.iter()
-        .find(|t| t.key() == Some(PROFILE_TAG))
-        .and_then(|t| t.value())
 }
 
 /// Refuses the `what` named `name` unless its ownership tag `found` is the profile's

@@ -164,6 +164,27 @@ fn cluster_xml(moto: &Moto) -> String {
     )
 }
 
+/// The identifiers of the test cluster's snapshots, and moto's answer for messages.
+fn cluster_snapshots(moto: &Moto) -> (Vec<String>, String) {
+    let snapshots = moto.rds(
+        "DescribeDBClusterSnapshots",
+        &[("DBClusterIdentifier", "rdstest-bpa")],
+    );
+    (
+        xml_texts(&snapshots, "DBClusterSnapshotIdentifier"),
+        snapshots,
+    )
+}
+
+/// Fails unless moto holds no DB cluster at all.
+fn assert_no_db_cluster(moto: &Moto) {
+    let clusters = moto.rds("DescribeDBClusters", &[]);
+    assert!(
+        xml_texts(&clusters, "DBClusterIdentifier").is_empty(),
+        "{clusters}"
+    );
+}
+
 fn lifecycle(moto: &Moto, repository: &str) -> Value {
     let answer = moto.json(
         "ecr",
@@ -597,11 +618,7 @@ fn down_keeps_a_protected_database_and_with_the_flag_leaves_a_final_snapshot() {
         ],
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let snapshots = moto.rds(
-        "DescribeDBClusterSnapshots",
-        &[("DBClusterIdentifier", "rdstest-bpa")],
-    );
-    let names = xml_texts(&snapshots, "DBClusterSnapshotIdentifier");
+    let (names, snapshots) = cluster_snapshots(&moto);
     let final_snapshot = names
         .iter()
         .find(|n| n.starts_with("rdstest-bpa-final-"))
@@ -627,11 +644,7 @@ fn down_keeps_a_protected_database_and_with_the_flag_leaves_a_final_snapshot() {
         "{mutations:?}"
     );
 
-    let clusters = moto.rds("DescribeDBClusters", &[]);
-    assert!(
-        xml_texts(&clusters, "DBClusterIdentifier").is_empty(),
-        "{clusters}"
-    );
+    assert_no_db_cluster(&moto);
     let groups = moto.rds("DescribeDBClusterParameterGroups", &[]);
     assert!(
         !xml_texts(&groups, "DBClusterParameterGroupName")
@@ -678,11 +691,8 @@ fn down_with_skip_final_snapshot_deletes_the_database_and_leaves_no_snapshot() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     // moto takes a cluster's final snapshot exactly when one is named in the request;
     // the automated ones (`rds:…`) it keeps of every cluster are not ours.
-    let snapshots = moto.rds(
-        "DescribeDBClusterSnapshots",
-        &[("DBClusterIdentifier", "rdstest-bpa")],
-    );
-    let manual: Vec<String> = xml_texts(&snapshots, "DBClusterSnapshotIdentifier")
+    let (names, snapshots) = cluster_snapshots(&moto);
+    let manual: Vec<String> = names
         .into_iter()
         .filter(|n| !n.starts_with("rds:"))
         .collect();
@@ -693,11 +703,7 @@ fn down_with_skip_final_snapshot_deletes_the_database_and_leaves_no_snapshot() {
         binary_mutations(&moto).contains(&"rds:DeleteDBCluster".to_owned()),
         "{text}"
     );
-    let clusters = moto.rds("DescribeDBClusters", &[]);
-    assert!(
-        xml_texts(&clusters, "DBClusterIdentifier").is_empty(),
-        "{clusters}"
-    );
+    assert_no_db_cluster(&moto);
 }
 
 #[test]
@@ -750,11 +756,7 @@ fn down_keeps_repositories_with_images_and_a_protected_database_unless_told_and_
         ],
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let snapshots = moto.rds(
-        "DescribeDBClusterSnapshots",
-        &[("DBClusterIdentifier", "rdstest-bpa")],
-    );
-    let names = xml_texts(&snapshots, "DBClusterSnapshotIdentifier");
+    let (names, snapshots) = cluster_snapshots(&moto);
     let final_snapshot = names
         .iter()
         .find(|n| n.starts_with("rdstest-bpa-final-"))
@@ -769,11 +771,7 @@ fn down_keeps_repositories_with_images_and_a_protected_database_unless_told_and_
         Some(0),
         "{repositories}"
     );
-    let clusters = moto.rds("DescribeDBClusters", &[]);
-    assert!(
-        xml_texts(&clusters, "DBClusterIdentifier").is_empty(),
-        "{clusters}"
-    );
+    assert_no_db_cluster(&moto);
     let vpcs = moto.ec2(
         "DescribeVpcs",
         &[

@@ -145,13 +145,7 @@ fn live_render_reads_outputs_from_aws_without_changing_anything() {
     let moto = Moto::start();
     example_repositories_and_cluster(&moto, "example");
     moto.start_recording();
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = moto
-        .bpa_infra()
-        .args(["-p", "example", "render", "--out-dir"])
-        .arg(out_dir.path())
-        .output()
-        .unwrap();
+    let (out, out_dir) = render_example(&moto);
     assert!(
         out.status.success(),
         "{}\nmoto log:\n{}",
@@ -216,8 +210,9 @@ fn example_cluster(moto: &Moto, owner: &str) {
     moto.create_db_cluster("example-bpa", "bpaadmin", Some(owner));
 }
 
-/// Runs a live `render` of the example profile that must fail, and returns its stderr.
-fn failed_render(moto: &Moto) -> String {
+/// Runs a live `render` of the example profile into a new directory, returned with the
+/// command's output.
+fn render_example(moto: &Moto) -> (std::process::Output, tempfile::TempDir) {
     let out_dir = tempfile::tempdir().unwrap();
     let out = moto
         .bpa_infra()
@@ -225,6 +220,12 @@ fn failed_render(moto: &Moto) -> String {
         .arg(out_dir.path())
         .output()
         .unwrap();
+    (out, out_dir)
+}
+
+/// Runs a live `render` of the example profile that must fail, and returns its stderr.
+fn failed_render(moto: &Moto) -> String {
+    let (out, out_dir) = render_example(moto);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{stderr}");
     assert_eq!(

@@ -2169,7 +2169,8 @@ fn kms_key(arn: &str, reference: &Spec) -> Value {
     }
 }
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+/// An RDS tag list as a map (also used by the live outputs, `crate::aws::outputs`).
+pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|t| {
             Some((
