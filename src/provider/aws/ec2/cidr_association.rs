@@ -3,6 +3,9 @@
 //! Calls: `AssociateVpcCidrBlock`, `DescribeVpcs` (the association is read from its VPC),
 //! `DisassociateVpcCidrBlock`.
 
+use async_trait::async_trait;
+use aws_sdk_ec2::types::VpcCidrBlockStateCode;
+
 use super::{
     Ec2, absent, adopted_diff, filter, live, once, outputs, unsupported, wait_until_gone,
     wait_until_ready,
@@ -16,8 +19,6 @@ use crate::provider::{
 use crate::stack::{
     ADDRESS_TAG, Address, Ownership, PROFILE_TAG, Resource, ResourceKind, Spec, Value,
 };
-use async_trait::async_trait;
-use aws_sdk_ec2::types::VpcCidrBlockStateCode;
 
 /// The pod CIDR's association with the VPC. AWS cannot tag an association, so it is
 /// owned through the stack: the profile says the tool manages it, and it is found by

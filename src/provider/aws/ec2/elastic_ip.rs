@@ -2,6 +2,9 @@
 //!
 //! Calls: `AllocateAddress`, `DescribeAddresses`, `ReleaseAddress`.
 
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
+
 use super::{
     Ec2, absent, address_of, filter, live, once, outputs, ownership, pick, profile_filters,
     tag_map, tag_specification, unsupported, wait_until_ready, with_tags,
@@ -12,9 +15,8 @@ use crate::provider::{
     AttributeChange, Live, ObservedOwnership, ProviderError, ResourceProvider, Status,
 };
 use crate::stack::{Address, Component, Resource, ResourceKind, Spec, Value};
-use async_trait::async_trait;
-use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 
+/// The provider of [`ResourceKind::ElasticIp`].
 pub(super) struct ElasticIpProvider(pub(super) Ec2);
 
 #[async_trait]

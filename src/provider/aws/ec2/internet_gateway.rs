@@ -3,6 +3,9 @@
 //! Calls: `CreateInternetGateway`, `AttachInternetGateway`, `DescribeInternetGateways`,
 //! `DetachInternetGateway`, `DeleteInternetGateway`.
 
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{Filter, ResourceType};
+
 use super::{
     Ec2, absent, address_of, already_associated, filter, live, once, outputs, ownership, pick,
     profile_filters, tag_map, tag_specification, unsupported, wait_until_ready, with_tags,
@@ -14,9 +17,8 @@ use crate::provider::{
     default_change_class, diff_attributes,
 };
 use crate::stack::{Address, Component, Resource, ResourceKind, Spec, Value};
-use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, ResourceType};
 
+/// The provider of [`ResourceKind::InternetGateway`].
 pub(super) struct InternetGatewayProvider(pub(super) Ec2);
 
 #[async_trait]

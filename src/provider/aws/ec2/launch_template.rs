@@ -4,6 +4,15 @@
 //! `DescribeLaunchTemplateVersions`, `CreateLaunchTemplateVersion` and
 //! `ModifyLaunchTemplate` (a change is a new default version), `DeleteLaunchTemplate`.
 
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    Filter, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData, ResourceType,
+};
+
 use super::{
     Ec2, address_of, filter, find_by_tag_then_name, list_of, live, outputs, ownership, pick,
     profile_filters, tag_map, tag_specification, unsupported, with_tags,
@@ -17,14 +26,8 @@ use crate::provider::{
     default_change_class, diff_attributes,
 };
 use crate::stack::{Address, Component, Resource, ResourceKind, Spec, Value};
-use async_trait::async_trait;
-use aws_sdk_ec2::types::{
-    Filter, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
-    LaunchTemplateInstanceMetadataOptionsRequest, RequestLaunchTemplateData, ResourceType,
-};
-use std::collections::BTreeMap;
 
+/// The provider of [`ResourceKind::LaunchTemplate`].
 pub(super) struct LaunchTemplateProvider(pub(super) Ec2);
 
 /// The attributes that live in a launch template version, not on the template.

@@ -3,6 +3,9 @@
 //! Calls: `CreateNatGateway` (with a deterministic client token), `DescribeNatGateways`,
 //! `DeleteNatGateway`; creating and deleting are waited for by polling.
 
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{ConnectivityType, Filter, NatGatewayState, ResourceType};
+
 use super::{
     Ec2, absent, address_of, already_associated, filter, live, outputs, ownership, pick,
     profile_filters, tag_map, tag_specification, unsupported, wait_until_gone, wait_until_ready,
@@ -14,9 +17,8 @@ use crate::provider::{
     AttributeChange, Live, ObservedOwnership, ProviderError, ResourceProvider, Status,
 };
 use crate::stack::{Address, Component, Resource, ResourceKind, Spec};
-use async_trait::async_trait;
-use aws_sdk_ec2::types::{ConnectivityType, Filter, NatGatewayState, ResourceType};
 
+/// The provider of [`ResourceKind::NatGateway`].
 pub(super) struct NatGatewayProvider(pub(super) Ec2);
 
 #[async_trait]

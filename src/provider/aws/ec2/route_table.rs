@@ -4,6 +4,9 @@
 //! `DeleteRoute`, `AssociateRouteTable`, `ReplaceRouteTableAssociation`,
 //! `DisassociateRouteTable`, `DeleteRouteTable`.
 
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{Filter, ResourceType};
+
 use super::{
     Ec2, absent, address_of, already_associated, filter, list_of, live, name_filters, once,
     outputs, ownership, pick, profile_filters, tag_map, tag_specification, unsupported,
@@ -18,9 +21,8 @@ use crate::provider::{
     default_change_class, diff_attributes,
 };
 use crate::stack::{Address, Component, Resource, ResourceKind, Spec, Value};
-use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, ResourceType};
 
+/// The provider of [`ResourceKind::RouteTable`].
 pub(super) struct RouteTableProvider(pub(super) Ec2);
 
 /// One route as the spec writes it: a destination and one target.

@@ -4,6 +4,11 @@
 //! `RevokeSecurityGroupIngress`, `DeleteSecurityGroup`. Rules are compared as sets of
 //! permissions, whatever order and grouping AWS returns them in.
 
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType};
+
 use super::{
     Ec2, absent, address_of, filter, find_by_tag_then_name, list_of, live, name_filters, once,
     outputs, ownership, pick, profile_filters, tag_map, tag_specification, unsupported,
@@ -18,10 +23,8 @@ use crate::provider::{
     default_change_class, diff_attributes,
 };
 use crate::stack::{Address, Component, Resource, ResourceKind, Spec, Value};
-use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType};
-use std::collections::BTreeSet;
 
+/// The provider of [`ResourceKind::SecurityGroup`].
 pub(super) struct SecurityGroupProvider(pub(super) Ec2);
 
 /// One IPv4 ingress permission: protocol, ports, source and description. Rules are

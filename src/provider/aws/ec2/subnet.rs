@@ -3,6 +3,9 @@
 //! Calls: `CreateSubnet`, `DescribeSubnets`, `ModifySubnetAttribute` (public IPs on
 //! launch), `DeleteSubnet`. Adopted subnets are read, checked and never changed.
 
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, SubnetState};
+
 use super::{
     Ec2, absent, address_of, adopted_diff, filter, find_by_tag_then_name, live, name_filters,
     name_tag, once, outputs, ownership, pick, profile_filters, tag_map, tag_specification,
@@ -15,9 +18,8 @@ use crate::provider::{
     default_change_class, diff_attributes,
 };
 use crate::stack::{Address, Component, Ownership, Resource, ResourceKind, Spec, Value};
-use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, SubnetState};
 
+/// The provider of [`ResourceKind::Subnet`].
 pub(super) struct SubnetProvider(pub(super) Ec2);
 
 #[async_trait]

@@ -3,6 +3,9 @@
 //! Calls: `CreateVpc`, `DescribeVpcs`, `DescribeVpcAttribute`, `ModifyVpcAttribute`,
 //! `DeleteVpc`. An adopted VPC is read, checked against the profile and never changed.
 
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName, VpcState};
+
 use super::{
     Ec2, absent, address_of, adopted_diff, filter, live, once, outputs, ownership, pick,
     profile_filters, tag_map, tag_specification, unsupported, wait_until_gone, wait_until_ready,
@@ -15,9 +18,8 @@ use crate::provider::{
     default_change_class, diff_attributes,
 };
 use crate::stack::{Address, Component, Ownership, Resource, ResourceKind, Spec, Value};
-use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName, VpcState};
 
+/// The provider of [`ResourceKind::Vpc`].
 pub(super) struct VpcProvider(pub(super) Ec2);
 
 #[async_trait]
