@@ -491,3 +491,39 @@ fn list_of(value: Option<&Value>) -> Vec<Value> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The EC2 kinds, the VPC endpoint among them: each file under `ec2/` serves one.
+    const EC2_KINDS: [ResourceKind; 10] = [
+        ResourceKind::Vpc,
+        ResourceKind::VpcCidrAssociation,
+        ResourceKind::Subnet,
+        ResourceKind::InternetGateway,
+        ResourceKind::ElasticIp,
+        ResourceKind::NatGateway,
+        ResourceKind::RouteTable,
+        ResourceKind::SecurityGroup,
+        ResourceKind::LaunchTemplate,
+        ResourceKind::VpcEndpoint,
+    ];
+
+    #[test]
+    fn register_serves_every_ec2_kind_and_no_other() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .build();
+        let mut providers = Providers::new();
+        register(&mut providers, &config);
+        for kind in ResourceKind::ALL {
+            assert_eq!(
+                providers.get(kind).is_some(),
+                EC2_KINDS.contains(&kind),
+                "{kind:?}"
+            );
+        }
+    }
+}
