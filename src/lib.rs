@@ -9,6 +9,7 @@ pub mod atlas;
 pub mod aws;
 pub mod dbinit;
 pub mod engine;
+pub mod error;
 pub mod kubeconfig;
 pub mod lock;
 pub mod outputs;
