@@ -11,6 +11,8 @@ pub mod dbinit;
 pub mod engine;
 pub mod error;
 pub mod kubeconfig;
+#[cfg(test)]
+mod layering;
 pub mod lock;
 pub mod outputs;
 pub mod plan;
