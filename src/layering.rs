@@ -1,7 +1,8 @@
 //! The layering rule of the source tree, checked by a test: every file's references to
 //! other modules (`use` lines and inline `crate::…`, `super::…`, `bpa_infra::…` paths)
 //! point down or sideways, never up, and no files reach into each other in a loop. The
-//! rule is written out in docs/architecture.md ("Layers").
+//! rule is written out in docs/architecture.md ("Layers"). A second test checks that
+//! nothing in the repository points at design notes outside it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,55 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "issue 16: TeardownOptions::refusal, which only tests call, goes",
     ),
 ];
+
+/// What points at design notes outside the repository, which a clone does not have.
+const OUTSIDE_POINTERS: &[&str] = &["../shared", "DESIGN.md", "AWS-FACTS.md", "STYLE.md"];
+
+/// Files that still point outside while they are being split (issue 16); each is to
+/// point at `docs/` instead. An entry whose file no longer does fails the test.
+const OUTSIDE_EXCEPTIONS: &[&str] = &[
+    "src/provider/aws/ec2.rs",
+    "src/provider/aws/rds.rs",
+    "src/stack/build.rs",
+];
+
+/// Returns the repository's files (relative, `/`-separated) that mention one of
+/// `OUTSIDE_POINTERS`, leaving out build output, Git's own files and this file.
+fn outside_pointers(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if path.is_dir() {
+                if !matches!(name.as_deref(), Some("target" | ".git")) {
+                    walk(root, &path, out);
+                }
+                continue;
+            }
+            let relative = path
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .replace('\\', "/");
+            if relative == "src/layering.rs" {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if OUTSIDE_POINTERS.iter().any(|p| text.contains(p)) {
+                out.push(relative);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
+}
 
 /// One source file: its module path (`provider::aws::ecr`; the binary's modules start
 /// with `cli`, as `crate::cli::…` names them) and its text without comments and literals.
@@ -508,6 +558,43 @@ mod tests {
             "the layering rule (docs/architecture.md, \"Layers\") is broken:\n  {}",
             problems.join("\n  ")
         );
+    }
+
+    #[test]
+    fn nothing_points_at_files_outside_the_repository() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let found = outside_pointers(root);
+        let mut problems: Vec<String> = found
+            .iter()
+            .filter(|f| !OUTSIDE_EXCEPTIONS.contains(&f.as_str()))
+            .map(|f| format!("{f} points outside the repository: point at docs/ instead"))
+            .collect();
+        problems.extend(
+            OUTSIDE_EXCEPTIONS
+                .iter()
+                .filter(|f| !found.iter().any(|g| g == *f))
+                .map(|f| {
+                    format!("{f} no longer points outside: remove it from OUTSIDE_EXCEPTIONS")
+                }),
+        );
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn a_pointer_outside_is_found() {
+        let dir = std::env::temp_dir().join(format!(
+            "bpa-infra-outside-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(dir.join("src")).expect("a directory");
+        std::fs::create_dir_all(dir.join("target")).expect("a directory");
+        std::fs::write(dir.join("src/a.rs"), "//! See ../shared/DESIGN.md").expect("a file");
+        std::fs::write(dir.join("src/b.rs"), "//! See docs/architecture.md").expect("a file");
+        std::fs::write(dir.join("target/c.rs"), "//! DESIGN.md").expect("a file");
+        let found = outside_pointers(&dir);
+        std::fs::remove_dir_all(&dir).expect("removed");
+        assert_eq!(found, ["src/a.rs"]);
     }
 
     /// Writes a small source tree to a temporary directory.
