@@ -1,5 +1,5 @@
 //! The stack: every desired resource of a deployment, with its address, its spec and
-//! what it depends on (DESIGN.md §2).
+//! what it depends on (docs/architecture.md, "Data flow").
 //!
 //! Plans, applies and destroys all walk this one graph — destroy in reverse — so there
 //! is no second ordering table to keep in step.
@@ -23,7 +23,7 @@ pub use build::{build, build_without};
 pub use graph::{Dag, ReadyQueue};
 pub use spec::{OutputRef, SecretRef, Spec, Value};
 
-/// Tag naming the profile that owns a resource (DESIGN.md §4).
+/// Tag naming the profile that owns a resource (docs/architecture.md, "State").
 pub const PROFILE_TAG: &str = "bpa-infra:profile";
 /// Tag holding a resource's stack address.
 pub const ADDRESS_TAG: &str = "bpa-infra:address";
