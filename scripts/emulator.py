@@ -583,6 +583,10 @@ def describe_addon(region, state, p):
 def list_addons(region, state, p):
     cluster = p["clusterName"]
     require_cluster(region, cluster)
+    for key, addon in list(state["addons"].items()):
+        # A deleted addon is listed until its deletion has settled, as in EKS.
+        if key[0] == cluster and addon["status"] == "DELETING" and addon.get("_reads", 0) <= 0:
+            del state["addons"][key]
     names = sorted(n for (c, n) in state["addons"] if c == cluster)
     return paginate(names, p, "addons")
 
@@ -1297,7 +1301,35 @@ AFTER_MOTO = {
     "UpdateNodegroupConfig": on_update_nodegroup_config,
     "DeleteCluster": on_delete_cluster,
 }
-BEFORE_MOTO = {"UpdateClusterConfig": before_update_cluster_config}
+def before_create_cluster(region, state, params):
+    """Checks the cluster's subnets as EKS does before it creates anything."""
+    from moto.ec2.models import ec2_backends
+
+    ec2 = ec2_backends[ACCOUNT][region]
+    zones = set()
+    for subnet_id in params["resourcesVpcConfig"].get("subnetIds") or []:
+        try:
+            zones.add(ec2.get_subnet(subnet_id).availability_zone)
+        except Exception:  # noqa: BLE001 - moto's InvalidSubnetIdError
+            raise Refused(
+                "InvalidParameterException",
+                f"The subnet ID '{subnet_id}' does not exist (Service: AmazonEC2; Status Code: 400; "
+                "Error Code: InvalidSubnetID.NotFound)",
+                clusterName=params["name"],
+            )
+    # CreateCluster API reference, resourcesVpcConfig: subnets in at least two zones.
+    if len(zones) < 2:
+        raise Refused(
+            "InvalidParameterException",
+            "Subnets specified must be in at least two different AZs",
+            clusterName=params["name"],
+        )
+
+
+BEFORE_MOTO = {
+    "CreateCluster": before_create_cluster,
+    "UpdateClusterConfig": before_update_cluster_config,
+}
 
 # --- the WSGI layer in front of moto's app -------------------------------------------------
 

@@ -124,6 +124,12 @@ fn recording_tells_mutating_calls_from_reads() {
     let moto = Moto::start();
     // Not recorded: recording is off.
     moto.ec2("DescribeVpcs", &[]);
+    // The cluster's subnets (EKS wants them to exist, in two zones).
+    let cluster_vpc = moto.create_vpc("10.11.0.0/16", &[]);
+    let subnets = [
+        moto.create_subnet(&cluster_vpc, "10.11.0.0/20", "us-west-2a", &[]),
+        moto.create_subnet(&cluster_vpc, "10.11.16.0/20", "us-west-2b", &[]),
+    ];
     moto.start_recording();
 
     let vpc = moto.create_vpc("10.10.0.0/16", &[]);
@@ -139,7 +145,7 @@ fn recording_tells_mutating_calls_from_reads() {
     let cluster = json!({
         "name": "c1",
         "roleArn": "arn:aws:iam::123456789012:role/cluster",
-        "resourcesVpcConfig": {"subnetIds": ["subnet-1"]}
+        "resourcesVpcConfig": {"subnetIds": subnets}
     });
     moto.rest_json("eks", "POST", "/clusters", Some(&cluster));
     let described = moto.rest_json("eks", "GET", "/clusters/c1", None);
@@ -1052,6 +1058,25 @@ fn the_emulator_refuses_eks_requests_as_eks_does() {
         "InvalidParameterException",
         "does not match the pattern",
     );
+
+    // A cluster's subnets must exist, in two zones at least.
+    let vpc = moto.create_vpc("10.91.0.0/16", &[]);
+    let lonely = moto.create_subnet(&vpc, "10.91.0.0/20", "us-west-2a", &[]);
+    for (subnets, says) in [
+        (json!(["subnet-0123456789abcdef0"]), "does not exist"),
+        (json!([lonely]), "at least two different AZs"),
+    ] {
+        let answer = moto.eks_call(
+            "POST",
+            "/clusters",
+            Some(&json!({
+                "name": "one-zone",
+                "roleArn": role,
+                "resourcesVpcConfig": { "subnetIds": subnets },
+            })),
+        );
+        assert_eks_error(&answer, 400, "InvalidParameterException", says);
+    }
 
     // What exists and what does not.
     assert_eks_error(
