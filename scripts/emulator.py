@@ -13,7 +13,8 @@ and the rest. It lacks, and this launcher adds, as extensions running inside mot
 * EKS access entries and access policy associations, and the access policies EKS offers;
 * EKS Pod Identity associations (also those an addon makes for its service account);
 * the cluster security group EKS makes for every cluster (moto reports none), the cluster's
-  `accessConfig`, and `DescribeUpdate` for the updates moto applies at once;
+  `accessConfig` (one-way mode changes), UpdateClusterVersion (one minor version at a
+  time) and UpdateNodegroupVersion, and `DescribeUpdate` for every update;
 * the RDS for PostgreSQL catalogue (DescribeDBEngineVersions, for which moto answers
   HTTP 500, and DescribeOrderableDBInstanceOptions, for which it answers nothing).
 
@@ -48,7 +49,6 @@ import yaml
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult
 from moto.moto_api import recorder
-from moto.rds.responses import RDSResponse
 from werkzeug.wrappers import Request
 
 ACCOUNT = DEFAULT_ACCOUNT_ID
@@ -83,9 +83,6 @@ def pg_family(version):
     return "postgres" + version.split(".")[0]
 
 
-_moto_orderable = RDSResponse.describe_orderable_db_instance_options
-
-
 def rds_describe_db_engine_versions(self):
     if self.params.get("Engine") != "postgres":
         # moto has no DescribeDBEngineVersions at all; only PostgreSQL is catalogued here.
@@ -107,7 +104,7 @@ def rds_describe_db_engine_versions(self):
 
 def rds_describe_orderable_db_instance_options(self):
     if self.params.get("Engine") != "postgres":
-        return _moto_orderable(self)
+        return _MOTO_ORDERABLE[0](self)
     want_version = self.params.get("EngineVersion")
     want_class = self.params.get("DBInstanceClass")
     options = []
@@ -138,12 +135,41 @@ def rds_describe_orderable_db_instance_options(self):
     return ActionResult({"OrderableDBInstanceOptions": options})
 
 
-RDSResponse.describe_db_engine_versions = rds_describe_db_engine_versions
-RDSResponse.describe_orderable_db_instance_options = rds_describe_orderable_db_instance_options
+_MOTO_ORDERABLE = []
+
+
+def teach_rds():
+    """Adds the catalogue to moto's RDS (on the first RDS call: moto.rds takes seconds to
+    import, and most runs of the emulator never call RDS)."""
+    from moto.rds.responses import RDSResponse
+
+    if not _MOTO_ORDERABLE:
+        _MOTO_ORDERABLE.append(RDSResponse.describe_orderable_db_instance_options)
+        RDSResponse.describe_db_engine_versions = rds_describe_db_engine_versions
+        RDSResponse.describe_orderable_db_instance_options = rds_describe_orderable_db_instance_options
+
 
 # --- botocore's EKS model: routes and input validation ---------------------------------
 
-EKS = botocore.session.get_session().get_service_model("eks")
+
+class LazyModel:
+    """botocore's EKS model and the routes of its operations, loaded on the first EKS call."""
+
+    def __init__(self):
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                self._model = botocore.session.get_session().get_service_model("eks")
+        return self._model
+
+    def __getattr__(self, name):
+        return getattr(self._load(), name)
+
+
+EKS = LazyModel()
 
 
 class Refused(Exception):
@@ -163,10 +189,12 @@ def _route(operation):
     return operation.http["method"], re.compile("^" + pattern + "$"), operation.name, labels
 
 
-ROUTES = [_route(EKS.operation_model(name)) for name in EKS.operation_names]
+ROUTES = []
 
 
 def match_route(method, raw_path):
+    if not ROUTES:
+        ROUTES.extend(_route(EKS.operation_model(name)) for name in EKS.operation_names)
     for route_method, pattern, name, labels in ROUTES:
         found = pattern.match(raw_path)
         if route_method == method and found:
@@ -1081,6 +1109,64 @@ def list_updates(region, state, p):
     return paginate(ids, p, "updateIds")
 
 
+def update_cluster_version(region, state, p):
+    """UpdateClusterVersion, which moto lacks: one minor version up at a time."""
+    name = p["name"]
+    require_cluster(region, name)
+    cluster = moto_cluster(region, name)
+    current = tuple(int(x) for x in cluster.version.split("."))
+    wanted = tuple(int(x) for x in p["version"].split("."))
+    # EKS user guide, "Update existing cluster to new Kubernetes version": one minor
+    # version at a time, never down.
+    if wanted[0] != current[0] or wanted[1] != current[1] + 1:
+        raise Refused(
+            "InvalidParameterException",
+            f"Unsupported Kubernetes minor version update from {cluster.version} to {p['version']}",
+            clusterName=name,
+        )
+    cluster.version = p["version"]
+    return {"update": public(new_update(state, name, "VersionUpdate", [("Version", p["version"])]))}
+
+
+def update_nodegroup_version(region, state, p):
+    """UpdateNodegroupVersion, which moto lacks: a new version or launch template version."""
+    from moto.eks.models import eks_backends
+
+    cluster_name, group_name = p["clusterName"], p["nodegroupName"]
+    require_cluster(region, cluster_name)
+    cluster = eks_backends[ACCOUNT][region].clusters[cluster_name]
+    group = cluster.nodegroups.get(group_name)
+    if group is None:
+        raise Refused(
+            "ResourceNotFoundException",
+            f"No node group found for name: {group_name}.",
+            clusterName=cluster_name,
+            nodegroupName=group_name,
+        )
+    params = []
+    if p.get("launchTemplate"):
+        if not group.launch_template:
+            raise Refused(
+                "InvalidParameterException",
+                "A launch template can only be given for a node group created with one",
+                clusterName=cluster_name,
+                nodegroupName=group_name,
+            )
+        template = dict(group.launch_template)
+        template.update(p["launchTemplate"])
+        group.launch_template = template
+        params.append(("LaunchTemplateVersion", str(template.get("version", ""))))
+    if p.get("version"):
+        group.version = p["version"]
+        params.append(("Version", p["version"]))
+    if p.get("releaseVersion"):
+        group.release_version = p["releaseVersion"]
+        params.append(("ReleaseVersion", p["releaseVersion"]))
+    update = new_update(state, cluster_name, "VersionUpdate", params)
+    update["_nodegroup"] = group_name
+    return {"update": public(update)}
+
+
 def tagged_item(state, arn):
     for collection in ("addons", "entries", "pod_identity"):
         for item in state[collection].values():
@@ -1155,6 +1241,8 @@ HANDLERS = {
     "DeletePodIdentityAssociation": delete_pod_identity_association,
     "DescribeUpdate": describe_update,
     "ListUpdates": list_updates,
+    "UpdateClusterVersion": update_cluster_version,
+    "UpdateNodegroupVersion": update_nodegroup_version,
 }
 TAG_HANDLERS = {
     "TagResource": tag_resource,
@@ -1363,6 +1451,8 @@ class Emulator:
         if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
             reset_state()
         region, service = credential_scope(environ)
+        if service == "rds":
+            teach_rds()
         if service != "eks":
             return self.moto_app(environ, start_response)
         return self.eks(environ, start_response, region)

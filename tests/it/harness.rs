@@ -1123,6 +1123,38 @@ fn the_emulator_refuses_eks_requests_as_eks_does() {
         "authentication mode must be set to one of [API, API_AND_CONFIG_MAP]",
     );
 
+    // Kubernetes versions move up one minor version at a time.
+    let version =
+        moto.rest_json("eks", "GET", &format!("/clusters/{cluster}"), None)["cluster"]["version"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let (major, minor) = version.split_once('.').unwrap();
+    let minor: u32 = minor.parse().unwrap();
+    let updates = format!("/clusters/{cluster}/updates");
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &updates,
+            Some(&json!({ "version": format!("{major}.{}", minor + 2) })),
+        ),
+        400,
+        "InvalidParameterException",
+        "Unsupported Kubernetes minor version update",
+    );
+    let next = format!("{major}.{}", minor + 1);
+    let update = moto.rest_json("eks", "POST", &updates, Some(&json!({ "version": next })));
+    assert_eq!(update["update"]["type"], "VersionUpdate");
+    let id = update["update"]["id"].as_str().unwrap();
+    assert_eq!(
+        moto.rest_json("eks", "GET", &format!("{updates}/{id}"), None)["update"]["status"],
+        "Successful"
+    );
+    assert_eq!(
+        moto.rest_json("eks", "GET", &format!("/clusters/{cluster}"), None)["cluster"]["version"],
+        next.as_str()
+    );
+
     // The AWS SDK for Rust reads those answers as EKS errors, by code.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
