@@ -759,6 +759,10 @@ def entry_or_404(state, cluster, principal):
 
 
 def make_entry(region, state, cluster, principal, entry_type, groups, username, tags):
+    # The rules below: CreateAccessEntry API reference (principalArn: an IAM role or user,
+    # a role only for the node types; kubernetesGroups: not for the node types) and the EKS
+    # user guide, "Create access entries" (no group starting with `system:`; the username
+    # EKS sets when none is given).
     found = IAM_PRINCIPAL.match(principal)
     if not found:
         raise Refused(
@@ -767,6 +771,12 @@ def make_entry(region, state, cluster, principal, entry_type, groups, username, 
             clusterName=cluster,
         )
     entry_type = entry_type or "STANDARD"
+    if entry_type != "STANDARD" and found.group(2) != "role":
+        raise Refused(
+            "InvalidParameterException",
+            f"The principalArn of an access entry of type {entry_type} must be an IAM role",
+            clusterName=cluster,
+        )
     if entry_type != "STANDARD" and groups:
         raise Refused(
             "InvalidParameterException",
@@ -866,6 +876,7 @@ def delete_access_entry(region, state, p):
 
 
 def check_scope(cluster, scope):
+    # AccessScope API reference: namespaces only, and then at least one, for `namespace`.
     namespaces = scope.get("namespaces") or []
     if scope["type"] == "cluster" and namespaces:
         raise Refused(
@@ -892,6 +903,7 @@ def associate_access_policy(region, state, p):
             "access policies with 'list-access-policies'.",
             clusterName=cluster,
         )
+    # EKS user guide, "Associate access policies with access entries": STANDARD only.
     if entry["type"] != "STANDARD":
         raise Refused(
             "InvalidRequestException",
@@ -963,6 +975,8 @@ def association_or_404(state, cluster, association_id):
 
 
 def create_association(region, state, cluster, namespace, service_account, role_arn, tags, owner=None, extra=None):
+    # CreatePodIdentityAssociation API reference: the role must exist in the account, and a
+    # service account has one association at most.
     if not role_exists(role_arn):
         raise Refused(
             "InvalidParameterException",
