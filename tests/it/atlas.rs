@@ -9,7 +9,6 @@
 //! access tokens the fake issued) may show in its output.
 
 // `outputs` reads the whole profile, EKS addons included, which moto lacks.
-use crate::support::eks_stand_in;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,7 +69,7 @@ fn run(
     run_via(moto, &moto.endpoint_url(), env, profile, args, code)
 }
 
-/// [`run`] with the AWS endpoint at `endpoint_url` (the EKS stand-in in front of moto).
+/// [`run`] with the AWS endpoint at `endpoint_url`.
 fn run_via(
     moto: &Moto,
     endpoint_url: &str,
@@ -235,10 +234,9 @@ fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
     assert_no_secrets(&fake, &[&out, &err]);
 
     // What `outputs` shows of both sides, the private connection string included.
-    let eks = eks_stand_in::EksStandIn::in_front_of(&moto);
     let (out, _) = run_via(
         &moto,
-        &eks.url(),
+        &moto.endpoint_url(),
         &env,
         &profile,
         &["outputs", "--output", "json"],

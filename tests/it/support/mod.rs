@@ -1,11 +1,9 @@
 //! Helpers shared by the integration tests.
 
 pub mod atlas;
-pub mod eks_stand_in;
 pub mod moto;
 pub mod postgres;
 pub mod proxy;
-pub mod rds_catalogue;
 
 use std::path::{Path, PathBuf};
 
