@@ -140,7 +140,9 @@ mod tests {
     fn no_version_the_client_sends_is_past_its_sunset_today() {
         // Fails the day a version in the table passes its sunset: move to the version
         // the spec lists as current then.
-        let today = jiff::tz::Offset::UTC.to_datetime(jiff::Timestamp::now()).date();
+        let today = jiff::tz::Offset::UTC
+            .to_datetime(jiff::Timestamp::now())
+            .date();
         assert_eq!(gone_on(OPERATIONS, today), Vec::<Operation>::new());
     }
 

@@ -989,6 +989,105 @@ mod tests {
     }
 
     #[test]
+    fn every_status_of_the_spec_is_handled_on_purpose() {
+        let service = |status: &str| EndpointService {
+            id: "65a1b2c3d4e5f60718293a4b".into(),
+            region_name: Some("US_WEST_2".into()),
+            status: Some(status.into()),
+            endpoint_service_name: Some("com.amazonaws.vpce.us-west-2.vpce-svc-0123".into()),
+            error_message: Some("quota reached".into()),
+            interface_endpoints: Vec::new(),
+        };
+        let address = Address::new(Component::Atlas, "endpoint_service");
+        let status = |s: &str| {
+            EndpointServiceProvider::to_live(&address, "p", &service(s), ObservedOwnership::Owned)
+                .status
+        };
+        assert_eq!(
+            status("INITIATING"),
+            Status::InProgress("INITIATING".into())
+        );
+        assert_eq!(status("WAITING_FOR_USER"), Status::Ready);
+        assert_eq!(status("AVAILABLE"), Status::Ready);
+        assert!(matches!(status("FAILED"), Status::Failed(r) if r.ends_with("quota reached")));
+        assert!(matches!(status("DELETING"), Status::Failed(r) if r.contains("being deleted")));
+
+        let at = registration();
+        let address = Address::new(Component::Atlas, "endpoint");
+        let status = |s: &str| {
+            EndpointProvider::to_live(
+                &address,
+                &at,
+                &endpoint(s, Some("no route")),
+                ObservedOwnership::Owned,
+                BTreeMap::new(),
+            )
+            .status
+        };
+        assert_eq!(
+            status("PENDING_ACCEPTANCE"),
+            Status::InProgress("PENDING_ACCEPTANCE".into())
+        );
+        assert_eq!(status("PENDING"), Status::InProgress("PENDING".into()));
+        assert_eq!(status("AVAILABLE"), Status::Ready);
+        assert!(matches!(status("REJECTED"), Status::Failed(r) if r.ends_with("no route")));
+        assert!(matches!(status("DELETING"), Status::Failed(r) if r.contains("deleting")));
+    }
+
+    #[test]
+    fn a_wrong_project_is_an_error_naming_it_not_absent() {
+        let address = Address::new(Component::Atlas, "endpoint_service");
+        let err = AtlasError::Api {
+            operation: "GET /api/atlas/v2/groups/0123456789abcdef0123abcd/privateEndpoint/AWS/endpointService".into(),
+            status: 404,
+            code: "GROUP_NOT_FOUND".into(),
+            detail: "No group with ID 0123456789abcdef0123abcd exists.".into(),
+        };
+        let mapped = atlas_error(&address, err);
+        assert!(
+            matches!(mapped, ProviderError::Rejected { .. }),
+            "{mapped:?}"
+        );
+        let text = mapped.to_string();
+        assert!(
+            text.contains("Atlas has no project 0123456789abcdef0123abcd"),
+            "{text}"
+        );
+        assert!(text.contains("atlas.project_id"), "{text}");
+    }
+
+    #[test]
+    fn unread_connection_strings_become_a_warning() {
+        let live = |outputs: BTreeMap<String, Value>| Live {
+            address: Address::new(Component::Atlas, "endpoint"),
+            kind: ResourceKind::AtlasEndpoint,
+            id: "vpce-0abc".into(),
+            ownership: ObservedOwnership::Owned,
+            status: Status::Ready,
+            attributes: Spec::new(),
+            outputs,
+        };
+        let why = "GET /api/atlas/v2/groups/p/clusters: HTTP 410 VERSION_GONE: gone";
+        let lives = [
+            live(BTreeMap::new()),
+            live(BTreeMap::from([(
+                CONNECTIONS_UNREAD.to_owned(),
+                Value::from(why),
+            )])),
+        ];
+        assert_eq!(
+            read_warnings(&lives),
+            [format!(
+                "the Atlas private connection strings could not be read: {why}"
+            )]
+        );
+        assert!(
+            read_warnings(&lives[..1]).is_empty(),
+            "none yet is no warning"
+        );
+    }
+
+    #[test]
     fn errors_keep_their_class() {
         let address = Address::new(Component::Atlas, "endpoint");
         let api = |status| AtlasError::Api {

@@ -140,7 +140,9 @@ fn spec() -> &'static (Vec<Operation>, Value) {
                         .as_object()
                         .unwrap()
                         .iter()
-                        .map(|(media, c)| (media.clone(), c["x-sunset"].as_str().map(str::to_owned)))
+                        .map(|(media, c)| {
+                            (media.clone(), c["x-sunset"].as_str().map(str::to_owned))
+                        })
                         .collect(),
                 }
             })
@@ -177,6 +179,8 @@ pub struct Call {
     pub status: u16,
     /// Atlas's `errorCode` of an error answer.
     pub error_code: Option<String>,
+    /// The `status` or `connectionStatus` of the object answered.
+    pub state: Option<String>,
     pub auth: Auth,
     pub at: Instant,
 }
@@ -333,6 +337,10 @@ impl FakeAtlas {
     /// `http://127.0.0.1:PORT`, for `MONGODB_ATLAS_BASE_URL`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// How long each status lasts.
@@ -592,10 +600,14 @@ fn answer(request: &Request, state: &Mutex<State>) -> Response {
             None,
         )
     };
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let error_code = (response.status >= 400)
-        .then(|| serde_json::from_slice::<Value>(&response.body).ok())
-        .flatten()
-        .and_then(|b| b["errorCode"].as_str().map(str::to_owned));
+        .then(|| body["errorCode"].as_str().map(str::to_owned))
+        .flatten();
+    let object_state = body["status"]
+        .as_str()
+        .or(body["connectionStatus"].as_str())
+        .map(str::to_owned);
     state.calls.push(Call {
         method: request.method.clone(),
         path,
@@ -603,6 +615,7 @@ fn answer(request: &Request, state: &Mutex<State>) -> Response {
         accept: request.header("accept").map(str::to_owned),
         status: response.status,
         error_code,
+        state: object_state,
         auth,
         at: Instant::now(),
     });
@@ -721,7 +734,11 @@ fn digest_ok(p: &HashMap<String, String>, method: &str, target: &str) -> bool {
 fn unauthorized(state: &mut State, stale: bool) -> Response {
     let nonce = format!("fake-nonce-{}", state.next_id(16));
     state.nonces.insert(nonce.clone(), 0);
-    let mut response = spec_error("unauthorized", "You are not authorized for this resource.");
+    let mut response = api_error(
+        401,
+        "UNAUTHORIZED",
+        "You are not authorized for this resource.",
+    );
     response.headers.push((
         "WWW-Authenticate".into(),
         format!(
@@ -792,22 +809,24 @@ fn api(request: &Request, path: &str, state: &mut State) -> (Response, Auth, Opt
         return (unauthorized(state, stale), auth, None);
     }
     let Some((op, path_params)) = find_operation(&request.method, path) else {
-        let response = spec_error("notFound", &format!("No operation {} {path}.", request.method));
+        let response = spec_error(
+            "notFound",
+            &format!("No operation {} {path}.", request.method),
+        );
         return (response, auth, None);
     };
     let response = checked(request, op, &path_params, state);
     // The fake answers only what the spec documents for the operation.
-    let response = if op.statuses.contains(&response.status)
-        || CROSS_CUTTING.contains(&response.status)
-    {
-        response
-    } else {
-        state.violations.push(format!(
-            "{} answered {}, which the spec does not list",
-            op.id, response.status
-        ));
-        spec_error("internalServerError", "the fake answered off the spec")
-    };
+    let response =
+        if op.statuses.contains(&response.status) || CROSS_CUTTING.contains(&response.status) {
+            response
+        } else {
+            state.violations.push(format!(
+                "{} answered {}, which the spec does not list",
+                op.id, response.status
+            ));
+            spec_error("internalServerError", "the fake answered off the spec")
+        };
     (response, auth, Some(op.id.clone()))
 }
 
@@ -835,10 +854,7 @@ fn checked(
         .is_some_and(|s| state.today > s)
         || state.retired.contains(&(op.id.clone(), media.clone()));
     if gone {
-        return spec_error(
-            "gone",
-            &format!("{media} of {} is past its sunset.", op.id),
-        );
+        return spec_error("gone", &format!("{media} of {} is past its sunset.", op.id));
     }
     // The body: one of the request media types, with the fields it requires.
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
@@ -958,7 +974,10 @@ fn endpoint_json(endpoint: &Endpoint, step: Duration, state: &State) -> Value {
         if endpoint.rejected {
             "The VPC endpoint connection was rejected.".to_owned()
         } else {
-            format!("Interface endpoint {} is not available in AWS.", endpoint.id)
+            format!(
+                "Interface endpoint {} is not available in AWS.",
+                endpoint.id
+            )
         }
     });
     json!({
@@ -997,11 +1016,7 @@ fn route(
                 return spec_error("badRequest", "providerName must be AWS.");
             }
             let region = body["region"].as_str().unwrap_or_default().to_owned();
-            if state
-                .services
-                .iter()
-                .any(|s| s.region == region)
-            {
+            if state.services.iter().any(|s| s.region == region) {
                 // One service per project and region; the spec lists no 409 here.
                 return spec_error(
                     "badRequest",
