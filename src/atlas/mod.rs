@@ -1,7 +1,8 @@
 //! A client of the MongoDB Atlas Admin API v2, for the calls the private endpoint needs:
 //! the project's AWS endpoint services, the interface endpoints registered with them,
 //! and the clusters' private connection strings, as MongoDB's OpenAPI spec
-//! (`mongodb/openapi`, `openapi/v2.yaml`) describes them.
+//! (`mongodb/openapi`, `openapi/v2.yaml`) describes them (docs/aws-facts.md, "MongoDB
+//! Atlas private endpoint").
 //!
 //! Every request carries the versioned media type of its operation
 //! (`Accept: application/vnd.atlas.<version>+json`, and the same `Content-Type` on a
