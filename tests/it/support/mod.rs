@@ -29,6 +29,7 @@ pub fn bpa_infra() -> Command {
         "AWS_DEFAULT_REGION",
         "BPA_INFRA_PROFILE",
         "BPA_INFRA_ATLAS_BASE_URL",
+        "MONGODB_ATLAS_BASE_URL",
         "MONGODB_ATLAS_CLIENT_ID",
         "MONGODB_ATLAS_CLIENT_SECRET",
         "MONGODB_ATLAS_PUBLIC_KEY",
