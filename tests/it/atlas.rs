@@ -500,10 +500,9 @@ fn outputs_warn_naming_the_call_when_atlas_retired_the_clusters_version() {
 
     // The day Atlas stops serving the version the client sends for listClusters.
     fake.retire("listClusters", "2024-08-05");
-    let eks = eks_stand_in::EksStandIn::in_front_of(&moto);
     let (out, err) = run_via(
         &moto,
-        &eks.url(),
+        &moto.endpoint_url(),
         &env,
         &profile,
         &["outputs", "--output", "json"],
