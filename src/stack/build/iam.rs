@@ -45,13 +45,7 @@ impl Builder<'_> {
                 "managed_policy_arns",
                 Value::List(vec![self.managed_policy("AmazonEKSClusterPolicy")]),
             );
-        self.managed(
-            cluster_role,
-            ResourceKind::IamRole,
-            &self.name("eks-cluster"),
-            spec,
-            &[],
-        );
+        self.global(cluster_role, ResourceKind::IamRole, "eks-cluster", spec);
 
         // ECR pull: the token on `*`, as `ecr:GetAuthorizationToken` has no resource type
         // (Service Authorization Reference, Amazon ECR actions,
@@ -69,6 +63,7 @@ impl Builder<'_> {
             .ecr
             .repositories
             .iter()
+            .filter(|_| !self.without.contains(&Component::Ecr))
             .map(|r| Value::output(&keyed(Component::Ecr, "repository", r.as_str()), "arn"))
             .collect();
         if !repositories.is_empty() {
@@ -90,17 +85,22 @@ impl Builder<'_> {
             ("Version", "2012-10-17".into()),
             ("Statement", Value::List(statements)),
         ]);
-        self.managed(
+        self.global(
             pull_policy.clone(),
             ResourceKind::IamPolicy,
-            &self.name("ecr-pull"),
+            "ecr-pull",
             Spec::new().with("document", document),
-            &[],
         );
 
+        // Kubelet pulls the EKS add-on images (vpc-cni, kube-proxy, coredns, the EBS CSI
+        // driver) from AWS-owned ECR registries with the node role, so a pull policy scoped
+        // to the profile's repositories leaves every node NotReady. AWS's current
+        // recommendation is the read-only AmazonEC2ContainerRegistryPullOnly (EKS user
+        // guide, "Amazon EKS node IAM role"; it grants no push).
         let mut node_policies = vec![
             self.managed_policy("AmazonEKSWorkerNodePolicy"),
             self.managed_policy("AmazonEKS_CNI_Policy"),
+            self.managed_policy("AmazonEC2ContainerRegistryPullOnly"),
             Value::output(&pull_policy, "arn"),
         ];
         // The EBS CSI controller runs on the nodes and, like vpc-cni, takes the node
@@ -118,12 +118,11 @@ impl Builder<'_> {
         let spec = Spec::new()
             .with("assume_role_policy", trust("ec2.amazonaws.com"))
             .with("managed_policy_arns", Value::List(node_policies));
-        self.managed(
+        self.global(
             addr(Component::Iam, "node_role"),
             ResourceKind::IamRole,
-            &self.name("eks-node"),
+            "eks-node",
             spec,
-            &[],
         );
     }
 }

@@ -22,23 +22,56 @@ use std::collections::BTreeMap;
 use crate::profile::{Profile, Zone};
 
 use super::{
-    ADDRESS_TAG, Address, Component, PROFILE_TAG, Resource, ResourceKind, Spec, Stack, StackError,
-    Value,
+    ADDRESS_TAG, Address, Component, PROFILE_TAG, REGION_TAG, Resource, ResourceKind, Spec, Stack,
+    StackError, Value,
 };
 
 /// Builds the whole stack of `profile`.
 pub fn build(profile: &Profile) -> Result<Stack, StackError> {
+    build_without(profile, &[])
+}
+
+/// Builds the stack `profile` would have without `components`: what `down --only` leaves
+/// standing. A resource of another component that only names theirs (the pull policy
+/// the repositories) is built without them; one that needs them (a node group its
+/// subnets) makes the stack fail with [`StackError::UnknownDependency`].
+pub fn build_without(profile: &Profile, components: &[Component]) -> Result<Stack, StackError> {
     let mut builder = Builder {
         profile,
         resources: Vec::new(),
+        without: components.to_vec(),
     };
-    builder.network();
-    builder.ecr();
-    builder.iam();
-    builder.eks();
-    builder.rds();
-    builder.atlas();
-    Stack::new(&profile.name, builder.resources)
+    // In this order: each component refers only to those built before it.
+    for component in [
+        Component::Network,
+        Component::Ecr,
+        Component::Iam,
+        Component::Eks,
+        Component::Rds,
+        Component::Atlas,
+    ] {
+        if components.contains(&component) {
+            continue;
+        }
+        match component {
+            Component::Network => builder.network(),
+            Component::Ecr => builder.ecr(),
+            Component::Iam => builder.iam(),
+            Component::Eks => builder.eks(),
+            Component::Rds => builder.rds(),
+            Component::Atlas => builder.atlas(),
+        }
+    }
+    Stack::new(&profile.name, builder.resources).map(|stack| stack.in_region(&profile.region))
+}
+
+/// Returns the name releases before 0.2 gave a global resource of `spec`
+/// (`<profile>-<suffix>`, without the region), which is kept where it is found: an EKS
+/// cluster cannot change its role, so renaming would mean replacing the cluster.
+pub fn legacy_name(spec: &Spec) -> Option<String> {
+    let (profile, region, name) = (spec.tag(PROFILE_TAG)?, spec.tag(REGION_TAG)?, spec.name()?);
+    let suffix = name.strip_prefix(&format!("{profile}-{region}-"))?;
+    Some(format!("{profile}-{suffix}"))
 }
 
 fn addr(component: Component, name: &str) -> Address {
@@ -70,6 +103,8 @@ fn tcp_rule(from: u16, to: u16, cidrs: &[String], description: &str) -> Value {
 struct Builder<'a> {
     profile: &'a Profile,
     resources: Vec<Resource>,
+    /// Components left out ([`build_without`]).
+    without: Vec<Component>,
 }
 
 impl Builder<'_> {
@@ -92,6 +127,19 @@ impl Builder<'_> {
         tags.insert(PROFILE_TAG.to_owned(), self.profile.name.as_str().into());
         tags.insert(ADDRESS_TAG.to_owned(), address.to_string().into());
         Value::Map(tags)
+    }
+
+    /// Adds a global (IAM) resource: its name is `<profile>-<region>-<suffix>` and its
+    /// tags carry the region, so that the stacks of one profile name in two regions of
+    /// an account never take each other's roles (see [`legacy_name`] for the names of
+    /// earlier releases).
+    fn global(&mut self, address: Address, kind: ResourceKind, suffix: &str, spec: Spec) {
+        let name = format!("{}-{}-{suffix}", self.profile.name, self.profile.region);
+        let spec = spec
+            .with("name", name.as_str())
+            .with("tags", self.tags(&address, Some(&name)));
+        self.resources.push(Resource::managed(address, kind, spec));
+        self.tag_last(REGION_TAG, &self.profile.region.clone());
     }
 
     /// Adds a managed resource named `name`, with its name and tags in the spec.
