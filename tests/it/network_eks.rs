@@ -4,7 +4,8 @@
 //!
 //! The binary talks to `scripts/emulator.py` ([`Moto`]), which adds to moto the EKS
 //! addons and the cluster security group EKS makes. The addon code's failure paths are
-//! covered with aws-smithy-mocks in `src/provider/aws/eks.rs`.
+//! covered with aws-smithy-mocks in
+//! `src/provider/aws/eks/addon.rs`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -730,7 +731,7 @@ fn a_changed_profile_is_applied_in_place() {
     // More sources on the node ports and a bigger node group. Not the launch template
     // nor the tags: moving a node group to a new template version (UpdateNodegroupVersion)
     // and tagging a node group are what moto lacks; mocked tests in
-    // src/provider/aws/eks.rs cover the first.
+    // src/provider/aws/eks/node_group.rs cover the first.
     let text = std::fs::read_to_string(example_profile()).unwrap();
     let changed = text
         .replacen(
