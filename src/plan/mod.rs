@@ -6,6 +6,7 @@
 //! our names that we do not own, and adopted resources that differ from the profile,
 //! are conflicts: reported, never touched; a plan with conflicts is not applied.
 
+mod estimate;
 mod observe;
 mod render;
 mod saved;
@@ -20,6 +21,7 @@ use crate::provider::{
 };
 use crate::stack::{Address, Ownership, Resource, ResourceKind, Stack, Value};
 
+pub use estimate::{PathStep, about};
 pub use observe::{LiveState, ObserveError, observe};
 pub use render::{TextOptions, render_json, render_text};
 pub use saved::{Moved, PlanFileError};
@@ -111,6 +113,13 @@ pub struct Plan {
     pub operation: Operation,
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
+    /// How long applying the plan should take, with each kind's typical duration and
+    /// the executor's schedule (absent from plans saved before it existed: zero).
+    #[serde(default)]
+    pub estimated_duration_seconds: u64,
+    /// The chain of changes that sets that duration, in the order they run.
+    #[serde(default)]
+    pub critical_path: Vec<PathStep>,
 }
 
 /// How many changes of each kind a plan makes.
@@ -344,13 +353,16 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
         conflicts.extend(refusal(providers, leftover));
         changes.push(delete(leftover, Some("no longer in the profile")));
     }
-    Plan {
+    let plan = Plan {
         format_version: FORMAT_VERSION,
         profile: stack.profile().to_owned(),
         operation: Operation::Apply,
         changes,
         conflicts,
-    }
+        estimated_duration_seconds: 0,
+        critical_path: Vec::new(),
+    };
+    estimate::estimated(plan, stack)
 }
 
 /// Plans what `down` does: delete every resource this profile owns, dependents first.
@@ -396,13 +408,16 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState, providers: &Providers) -> P
             }
         }
     }
-    Plan {
+    let plan = Plan {
         format_version: FORMAT_VERSION,
         profile: stack.profile().to_owned(),
         operation: Operation::Destroy,
         changes,
         conflicts,
-    }
+        estimated_duration_seconds: 0,
+        critical_path: Vec::new(),
+    };
+    estimate::estimated(plan, stack)
 }
 
 /// Returns the conflict of deleting `live` when its provider refuses it.

@@ -75,7 +75,12 @@ pub fn render_text(plan: &Plan, options: &TextOptions) -> String {
             );
         }
     }
-    let _ = write!(out, "\n{}\n", plan.summary());
+    out.push('\n');
+    // The summary stays the last line, which scripts read.
+    if let Some(eta) = plan.eta_sentence() {
+        let _ = writeln!(out, "{eta}");
+    }
+    let _ = writeln!(out, "{}", plan.summary());
     out
 }
 

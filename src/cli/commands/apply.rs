@@ -420,7 +420,7 @@ fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError
             println!("{doc}");
         }
         OutputFormat::Text => println!(
-            "{}: {} succeeded, {} failed, {} skipped, {} interrupted",
+            "{}: {} succeeded, {} failed, {} skipped, {} interrupted{}",
             if summary.is_success() {
                 "Done"
             } else {
@@ -429,7 +429,8 @@ fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError
             tally.succeeded,
             tally.failed,
             tally.skipped,
-            tally.interrupted
+            tally.interrupted,
+            took_against_estimate(summary)
         ),
     }
     if summary.is_success() {
@@ -453,5 +454,16 @@ fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError
         Err(CliError::failure(message).hinted(
             "fix the cause and run the same command again: it picks up where this run stopped",
         ))
+    }
+}
+
+/// Returns ` in 21 min (estimated 20 min)`: how the run compares with its plan's estimate.
+fn took_against_estimate(summary: &Summary) -> String {
+    let took = bpa_infra::plan::about(summary.elapsed.as_secs());
+    if summary.estimated.is_zero() {
+        format!(" in {took}")
+    } else {
+        let estimated = bpa_infra::plan::about(summary.estimated.as_secs());
+        format!(" in {took} (estimated {estimated})")
     }
 }
