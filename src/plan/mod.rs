@@ -7,6 +7,7 @@
 //! are conflicts: reported, never touched; a plan with conflicts is not applied.
 
 mod estimate;
+mod markdown;
 mod observe;
 mod render;
 mod saved;
@@ -22,6 +23,7 @@ use crate::provider::{
 use crate::stack::{Address, Ownership, Resource, ResourceKind, Stack, Value};
 
 pub use estimate::{PathStep, about};
+pub use markdown::{GITHUB_COMMENT_LIMIT, MARKER, MarkdownOptions, render_markdown};
 pub use observe::{LiveState, ObserveError, observe};
 pub use render::{TextOptions, render_json, render_text};
 pub use saved::{Moved, PlanFileError};

@@ -84,8 +84,16 @@ pub fn render_text(plan: &Plan, options: &TextOptions) -> String {
     out
 }
 
+/// Returns one change as the text form draws it, without colour: its line, then its
+/// attributes or diffs (the Markdown form folds it into its details).
+pub(super) fn change_text(change: &Change) -> String {
+    let mut out = String::new();
+    write_change(&mut out, change, &Painter { color: false });
+    out
+}
+
 /// No-ops are shown in a destroy plan when they say why something stays.
-fn is_shown(plan: &Plan, change: &Change) -> bool {
+pub(super) fn is_shown(plan: &Plan, change: &Change) -> bool {
     change.action != Action::NoOp
         || (plan.operation == Operation::Destroy && change.reason.is_some())
 }

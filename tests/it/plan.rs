@@ -482,3 +482,58 @@ fn offline_plans_say_how_long_up_takes_whole_and_scoped() {
         "{text}"
     );
 }
+
+/// `plan --markdown FILE` writes the pull-request form beside the text plan (and the
+/// saved plan), from the same plan; `--markdown -` prints it instead of the text.
+#[test]
+fn markdown_plan_is_written_beside_the_text_and_holds_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (saved, markdown) = (dir.path().join("plan.bin"), dir.path().join("plan.md"));
+    let output = bpa_infra()
+        .args(["plan", "--offline", "-p", "example", "--detailed-exitcode"])
+        .arg("--out")
+        .arg(&saved)
+        .arg("--markdown")
+        .arg(&markdown)
+        .env("BPA_KONG_DB_PASSWORD", "kong-Secret-123")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("Plan to apply profile example"), "{text}");
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        md.starts_with("<!-- bpa-infra plan -->\n### bpa-infra: plan to apply profile `example`"),
+        "{md}"
+    );
+    let summary = text.lines().last().unwrap();
+    assert!(
+        md.contains(&format!("**{summary}** · up takes about ")),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `rds.cluster` (db_cluster) | create |"),
+        "{md}"
+    );
+    assert!(md.contains("<details><summary>Details of rds"), "{md}");
+    assert!(!md.contains("kong-Secret-123"));
+    assert!(saved.exists());
+
+    let output = bpa_infra()
+        .args(["plan", "--offline", "-p", "example", "--markdown", "-"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), md);
+
+    bpa_infra()
+        .args(["plan", "--offline", "-p", "example", "--markdown"])
+        .arg(dir.path().join("missing/plan.md"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "cannot write the Markdown plan to",
+        ));
+}
