@@ -148,7 +148,7 @@ impl Fit {
     /// then the folds, component by component while they fit.
     fn within(sections: &Sections, budget: usize) -> Self {
         let mut left = budget.saturating_sub(sections.head.len());
-        let mut take = |list: &List, left: &mut usize| {
+        let take = |list: &List, left: &mut usize| {
             let kept = list.fit(*left);
             *left = left.saturating_sub(list.render(kept).len());
             kept
