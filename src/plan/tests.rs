@@ -631,3 +631,12 @@ fn markdown_is_cut_to_the_comment_limit_with_a_note() {
     assert!(!offline.contains("[!NOTE]"));
     assert!(offline.contains("<details><summary>Details of rds"));
 }
+
+#[test]
+fn estimates_read_in_rounded_units() {
+    assert_eq!(about(0), "0 s");
+    assert_eq!(about(89), "89 s");
+    assert_eq!(about(90), "2 min");
+    assert_eq!(about(1203), "20 min");
+    assert_eq!(about(3930), "1 h 06 min");
+}
