@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::render::{change_text, is_shown};
+use super::render::{change_text, is_shown, target};
 use super::{Action, Change, Operation, Plan};
 use crate::stack::Component;
 
@@ -214,8 +214,9 @@ impl Sections {
         };
         let shown: Vec<&Change> = plan.changes.iter().filter(|c| is_shown(plan, c)).collect();
         let mut head = format!(
-            "{MARKER}\n### bpa-infra: plan to {verb} profile `{}`\n\n**{}**",
+            "{MARKER}\n### bpa-infra: plan to {verb} profile `{}`{}\n\n**{}**",
             cell(&plan.profile),
+            cell(&target(plan)),
             plan.summary()
         );
         if let Some(eta) = plan.eta_sentence() {
