@@ -64,7 +64,7 @@ async fn run() -> ExitCode {
     let live = observe(&stack, &providers, &RetryPolicy::default())
         .await
         .expect("the fake reads");
-    let plan = plan_apply(&stack, &live, &providers);
+    let plan = bpa_infra::engine::with_estimate(plan_apply(&stack, &live, &providers), &stack);
 
     // What each resource costs: its creation time if the plan creates it, else nothing.
     let weight = |address: &Address| -> Duration {

@@ -37,7 +37,7 @@ impl StackContext {
     pub fn load(global: &GlobalArgs, only: &[Component]) -> Result<Self, CliError> {
         let (path, profile) = global.load_profile()?;
         let full = stack::build(&profile).map_err(|err| {
-            CliError::failure(format!(
+            CliError::internal(format!(
                 "cannot build the stack of {}: {err}",
                 path.display()
             ))
@@ -110,14 +110,15 @@ impl StackContext {
         stack: &Stack,
         providers: &Providers,
     ) -> Result<LiveState, CliError> {
-        plan::observe(stack, providers, &RetryPolicy::default())
-            .await
-            .map_err(|err| CliError::failure(err.to_string()))
+        Ok(plan::observe(stack, providers, &RetryPolicy::default()).await?)
     }
 
     /// Plans `up` of the scoped stack against `live`.
     pub fn plan_apply(&self, live: &LiveState, providers: &Providers) -> Plan {
-        plan::plan_apply(&self.scoped, live, providers)
+        bpa_infra::engine::with_estimate(
+            plan::plan_apply(&self.scoped, live, providers),
+            &self.scoped,
+        )
     }
 }
 

@@ -51,6 +51,16 @@ pub fn estimate(plan: &Plan, stack: &Stack, concurrency: usize) -> (u64, Vec<Pat
     (makespan.max(chain), path)
 }
 
+/// Returns `plan` with its estimate (`estimated_duration_seconds`, `critical_path`) at
+/// the executor's default concurrency, the one `up` and `down` run with.
+pub fn with_estimate(mut plan: Plan, stack: &Stack) -> Plan {
+    let concurrency = super::ExecutorOptions::default().concurrency;
+    let (seconds, path) = estimate(&plan, stack, concurrency);
+    plan.estimated_duration_seconds = seconds;
+    plan.critical_path = path;
+    plan
+}
+
 /// Plays the executor's loop on a clock of typical durations: start ready steps, by
 /// priority, while fewer than `concurrency` run; advance to the next one to end.
 fn simulate(steps: &Steps, weights: &[u64], concurrency: usize) -> u64 {

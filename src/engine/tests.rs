@@ -68,7 +68,7 @@ async fn observe_and_plan(cloud: &Arc<FakeCloud>, stack: &Stack) -> (LiveState, 
     let live = observe(stack, &providers, &RetryPolicy::default())
         .await
         .expect("reads succeed");
-    let plan = plan_apply(stack, &live, &providers);
+    let plan = with_estimate(plan_apply(stack, &live, &providers), stack);
     (live, plan)
 }
 
@@ -100,7 +100,7 @@ async fn down(cloud: &Arc<FakeCloud>, stack: &Stack) -> (Plan, Summary) {
     let live = observe(stack, &providers, &RetryPolicy::default())
         .await
         .expect("reads succeed");
-    let plan = plan_destroy(stack, &live, &providers);
+    let plan = with_estimate(plan_destroy(stack, &live, &providers), stack);
     let executor = Executor::new(providers, options());
     let summary = executor
         .apply(&plan, stack, &live, &NullReporter, &Cancellation::new())
@@ -809,7 +809,7 @@ async fn the_estimate_is_what_a_run_takes_on_typical_durations() {
 #[test]
 fn the_estimate_follows_the_longest_chain_of_the_plan() {
     let stack = build(&prod()).unwrap();
-    let plan = crate::plan::plan_offline(&stack);
+    let plan = with_estimate(crate::plan::plan_offline(&stack), &stack);
     let seconds = |kind: ResourceKind| kind.typical_duration().as_secs();
     let path: Vec<(String, u64)> = plan
         .critical_path
@@ -845,7 +845,7 @@ fn the_estimate_follows_the_longest_chain_of_the_plan() {
 fn the_estimate_of_a_scoped_plan_covers_only_its_components() {
     let stack = build(&prod()).unwrap();
     let ecr = stack.for_components(&[Component::Ecr]);
-    let plan = crate::plan::plan_offline(&ecr);
+    let plan = with_estimate(crate::plan::plan_offline(&ecr), &ecr);
     assert!(plan.has_changes());
     assert_eq!(
         plan.estimated_duration_seconds,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Action, Operation, Plan};
-use crate::stack::{Address, ResourceKind, Stack};
+use crate::stack::{Address, ResourceKind};
 
 /// One change on a plan's critical path, with how long it typically takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,15 +14,6 @@ pub struct PathStep {
     pub action: Action,
     /// The kind's typical duration (both halves of a replacement).
     pub seconds: u64,
-}
-
-/// Fills in how long applying `plan` should take with the executor's default concurrency.
-pub(super) fn estimated(mut plan: Plan, stack: &Stack) -> Plan {
-    let concurrency = crate::engine::ExecutorOptions::default().concurrency;
-    let (seconds, path) = crate::engine::estimate(&plan, stack, concurrency);
-    plan.estimated_duration_seconds = seconds;
-    plan.critical_path = path;
-    plan
 }
 
 impl Plan {

@@ -1,5 +1,5 @@
 //! The planner: desired [`Stack`] against [`LiveState`] gives a [`Plan`], a value that
-//! says what `up` or `down` will do, attribute by attribute (DESIGN.md §2).
+//! says what `up` or `down` will do, attribute by attribute (docs/architecture.md, "Data flow").
 //!
 //! A plan makes no cloud call: the live state is read first ([`observe`]), or assumed
 //! empty (`plan --offline`), in which case no provider is needed at all. Resources with
@@ -123,7 +123,8 @@ pub struct Plan {
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
     /// How long applying the plan should take, with each kind's typical duration and
-    /// the executor's schedule (absent from plans saved before it existed: zero).
+    /// the executor's schedule; zero until the engine's `with_estimate` fills it in
+    /// (the executor is a layer above the planner), and in plans saved before it existed.
     #[serde(default)]
     pub estimated_duration_seconds: u64,
     /// The chain of changes that sets that duration, in the order they run.
@@ -380,7 +381,7 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
         conflicts.extend(refusal(providers, leftover));
         changes.push(delete(leftover, Some("no longer in the profile")));
     }
-    let plan = Plan {
+    Plan {
         format_version: FORMAT_VERSION,
         profile: stack.profile().to_owned(),
         region: stack.region().map(str::to_owned),
@@ -390,8 +391,7 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
         conflicts,
         estimated_duration_seconds: 0,
         critical_path: Vec::new(),
-    };
-    estimate::estimated(plan, stack)
+    }
 }
 
 /// Plans what `down` does: delete every resource this profile owns, dependents first.
@@ -453,7 +453,7 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState, providers: &Providers) -> P
             }
         }
     }
-    let plan = Plan {
+    Plan {
         format_version: FORMAT_VERSION,
         profile: stack.profile().to_owned(),
         region: stack.region().map(str::to_owned),
@@ -463,8 +463,7 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState, providers: &Providers) -> P
         conflicts,
         estimated_duration_seconds: 0,
         critical_path: Vec::new(),
-    };
-    estimate::estimated(plan, stack)
+    }
 }
 
 /// Plans `down --only`: deletes what `teardown` deletes (as [`plan_destroy`] does) and

@@ -1,4 +1,4 @@
-//! The provider boundary: the only place that talks to a cloud (DESIGN.md §3).
+//! The provider boundary: the only place that talks to a cloud (docs/architecture.md).
 //!
 //! Each [`ResourceKind`] has one [`ResourceProvider`]: read by deterministic name and
 //! tag, create, update, delete, wait, and a `diff` hook that says what each attribute

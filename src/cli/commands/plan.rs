@@ -34,7 +34,7 @@ pub struct PlanArgs {
 pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &args.only)?;
     let plan = if args.offline {
-        plan::plan_offline(&context.scoped)
+        bpa_infra::engine::with_estimate(plan::plan_offline(&context.scoped), &context.scoped)
     } else {
         live::runtime()?.block_on(async {
             let (aws, providers) = context.connect(global, "plan", &Default::default()).await?;
@@ -45,8 +45,7 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
         })?
     };
     if let Some(path) = &args.out {
-        plan.save(path)
-            .map_err(|err| CliError::failure(error_chain(&err)))?;
+        plan.save(path)?;
     }
     match &args.markdown {
         Some(path) if path.as_os_str() == "-" => print_markdown(&plan),
@@ -57,7 +56,7 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
         None => print_plan(global, &plan),
     }
     if !plan.is_applicable() {
-        return Err(CliError::failure(format!("the plan has {} conflict(s)", plan.conflicts.len()))
+        return Err(CliError::cloud(format!("the plan has {} conflict(s)", plan.conflicts.len()))
             .hinted("each conflict says what blocks it: resources with the tool's names but not its ownership tags are never touched (rename or remove them, or change the profile's name); a pre-flight refusal needs a setting RDS accepts"));
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
@@ -102,16 +101,4 @@ fn write_markdown(path: &Path, plan: &Plan) -> Result<(), CliError> {
             "pass --markdown a path in a directory that exists and is writable, or `-` for stdout",
         )
     })
-}
-
-/// Joins an error and its sources into one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
