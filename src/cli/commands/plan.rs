@@ -93,7 +93,7 @@ fn print_markdown(plan: &Plan) {
 fn write_markdown(path: &Path, plan: &Plan) -> Result<(), CliError> {
     let text = plan::render_markdown(plan, &MarkdownOptions::default());
     std::fs::write(path, text).map_err(|err| {
-        CliError::failure(format!(
+        CliError::local(format!(
             "cannot write the Markdown plan to {}: {err}",
             path.display()
         ))
