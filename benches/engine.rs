@@ -6,8 +6,8 @@
 //! endpoint) as the prod profile builds it. Prints the simulated makespan, the critical
 //! path through the stack, the sum of all durations, the ratios makespan / critical path
 //! and makespan / sequential sum, and fails unless the makespan is within 2% of the
-//! critical path: the executor must start every resource as soon as what it needs is
-//! ready.
+//! critical path (the executor must start every resource as soon as what it needs is
+//! ready) and of the plan's own estimate (`estimated_duration_seconds`).
 //!
 //! Run with `cargo bench --bench engine`.
 
@@ -64,7 +64,7 @@ async fn run() -> ExitCode {
     let live = observe(&stack, &providers, &RetryPolicy::default())
         .await
         .expect("the fake reads");
-    let plan = plan_apply(&stack, &live, &providers);
+    let plan = bpa_infra::engine::with_estimate(plan_apply(&stack, &live, &providers), &stack);
 
     // What each resource costs: its creation time if the plan creates it, else nothing.
     let weight = |address: &Address| -> Duration {
@@ -113,6 +113,12 @@ async fn run() -> ExitCode {
     for address in critical_path.iter().filter(|a| !weight(a).is_zero()) {
         println!("      {address} ({})", human(weight(address)));
     }
+    let eta = Duration::from_secs(plan.estimated_duration_seconds);
+    let eta_ratio = makespan.as_secs_f64() / eta.as_secs_f64();
+    println!(
+        "  plan's estimate (ETA):    {} (makespan / estimate {eta_ratio:.4})",
+        human(eta)
+    );
     println!("  sequential sum:           {}", human(sequential));
     println!(
         "  makespan / critical path: {ratio:.4} (must be at most {:.2})",
@@ -125,6 +131,13 @@ async fn run() -> ExitCode {
     );
     println!("  wall-clock time:          {} ms", wall.as_millis());
 
+    if (eta_ratio - 1.0).abs() > TOLERANCE {
+        eprintln!(
+            "the plan's estimate is more than {:.0}% off the makespan",
+            TOLERANCE * 100.0
+        );
+        return ExitCode::FAILURE;
+    }
     if ratio > 1.0 + TOLERANCE {
         eprintln!(
             "the makespan exceeds the critical path by more than {:.0}%",

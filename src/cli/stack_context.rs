@@ -115,7 +115,10 @@ impl StackContext {
 
     /// Plans `up` of the scoped stack against `live`.
     pub fn plan_apply(&self, live: &LiveState, providers: &Providers) -> Plan {
-        plan::plan_apply(&self.scoped, live, providers)
+        bpa_infra::engine::with_estimate(
+            plan::plan_apply(&self.scoped, live, providers),
+            &self.scoped,
+        )
     }
 }
 

@@ -9,6 +9,7 @@
 //! cancellation (Ctrl-C) stops starting work and reports what was in flight. Destroy
 //! plans walk the same graph reversed. Everything it does is told to a [`Reporter`].
 
+mod estimate;
 pub mod events;
 mod steps;
 
@@ -28,6 +29,7 @@ use crate::provider::{
 };
 use crate::stack::{Address, Resource, ResourceKind, Stack, Value};
 
+pub use estimate::{estimate, with_estimate};
 pub use events::{Event, NullReporter, Phase, RecordingReporter, Reporter};
 use steps::{Step, StepKind, Steps};
 
@@ -153,6 +155,9 @@ pub struct Summary {
     pub resources: Vec<ResourceOutcome>,
     #[serde(rename = "elapsed_seconds", serialize_with = "seconds")]
     pub elapsed: Duration,
+    /// What the plan expected (its `estimated_duration_seconds`), to compare with.
+    #[serde(rename = "estimated_duration_seconds", serialize_with = "seconds")]
+    pub estimated: Duration,
     /// The outputs of every resource that is ready at the end (`id`, `arn`, endpoints).
     #[serde(skip)]
     pub outputs: BTreeMap<Address, BTreeMap<String, Value>>,
@@ -755,6 +760,7 @@ impl Run<'_> {
             operation: plan.operation,
             resources,
             elapsed,
+            estimated: Duration::from_secs(plan.estimated_duration_seconds),
             outputs: lock(&self.outputs).clone(),
         }
     }

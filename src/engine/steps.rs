@@ -30,6 +30,18 @@ pub(super) struct Step {
     pub last: bool,
 }
 
+impl Step {
+    /// Returns how long the step typically takes: its kind's typical duration when it
+    /// calls the cloud, nothing for a resource kept as it is.
+    pub fn typical_seconds(&self) -> u64 {
+        if self.action.is_write() {
+            self.kind.typical_duration().as_secs()
+        } else {
+            0
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Steps {
     pub steps: Vec<Step>,
@@ -42,6 +54,16 @@ impl Steps {
     /// Makes the steps of `plan`, checking that each change matches the stack and the
     /// live state it claims to come from.
     pub fn of(plan: &Plan, stack: &Stack, live: &LiveState) -> Result<Self, ApplyError> {
+        Self::build(plan, stack, &|address| live.find(address).is_some())
+    }
+
+    /// Makes the steps of `plan`, where `found` tells whether an address exists in the
+    /// cloud: the live state when applying, the plan's own word when estimating.
+    pub fn build(
+        plan: &Plan,
+        stack: &Stack,
+        found: &dyn Fn(&Address) -> bool,
+    ) -> Result<Self, ApplyError> {
         let mut steps = Vec::new();
         let inconsistent =
             |address: &Address, action: Action, problem: &str| ApplyError::Inconsistent {
@@ -52,7 +74,7 @@ impl Steps {
         for change in &plan.changes {
             let (address, action) = (&change.address, change.action);
             let in_stack = stack.get(address).is_some();
-            let found = live.find(address).is_some();
+            let found = found(address);
             let step = |step, last| Step {
                 address: address.clone(),
                 kind: change.kind,
@@ -158,16 +180,7 @@ impl Steps {
 
         // Longest chains first: a 20-minute database should not wait behind seconds of
         // IAM work when concurrency is short.
-        let weights: Vec<u64> = steps
-            .iter()
-            .map(|s| {
-                if s.action.is_write() {
-                    s.kind.typical_duration().as_secs()
-                } else {
-                    0
-                }
-            })
-            .collect();
+        let weights: Vec<u64> = steps.iter().map(Step::typical_seconds).collect();
         let priority = dag.remaining_path(&weights);
         Ok(Self {
             steps,
@@ -175,6 +188,11 @@ impl Steps {
             priority,
             by_address,
         })
+    }
+
+    /// Returns the steps' graph: an edge from a step to the steps it waits for.
+    pub fn dag(&self) -> &Dag {
+        &self.dag
     }
 
     /// Returns a ready-queue over the steps.

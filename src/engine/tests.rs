@@ -68,7 +68,7 @@ async fn observe_and_plan(cloud: &Arc<FakeCloud>, stack: &Stack) -> (LiveState, 
     let live = observe(stack, &providers, &RetryPolicy::default())
         .await
         .expect("reads succeed");
-    let plan = plan_apply(stack, &live, &providers);
+    let plan = with_estimate(plan_apply(stack, &live, &providers), stack);
     (live, plan)
 }
 
@@ -100,7 +100,7 @@ async fn down(cloud: &Arc<FakeCloud>, stack: &Stack) -> (Plan, Summary) {
     let live = observe(stack, &providers, &RetryPolicy::default())
         .await
         .expect("reads succeed");
-    let plan = plan_destroy(stack, &live, &providers);
+    let plan = with_estimate(plan_destroy(stack, &live, &providers), stack);
     let executor = Executor::new(providers, options());
     let summary = executor
         .apply(&plan, stack, &live, &NullReporter, &Cancellation::new())
@@ -683,6 +683,7 @@ fn summaries_serialize_with_stable_names() {
             elapsed: Some(Duration::from_secs(2400)),
         }],
         elapsed: Duration::from_secs(2401),
+        estimated: Duration::from_secs(2100),
         outputs: BTreeMap::new(),
     };
     insta::assert_json_snapshot!(summary, @r#"
@@ -700,7 +701,8 @@ fn summaries_serialize_with_stable_names() {
           "elapsed_seconds": 2400.0
         }
       ],
-      "elapsed_seconds": 2401.0
+      "elapsed_seconds": 2401.0,
+      "estimated_duration_seconds": 2100.0
     }
     "#);
 }
@@ -765,4 +767,128 @@ async fn events_tell_each_resource_from_start_to_finish() {
             ..
         })
     ));
+}
+
+// --- the estimate of a plan ----------------------------------------------------------------
+
+/// The fake cloud takes each kind's typical duration, so the run must take what the
+/// plan said: the estimate plays the executor's own schedule.
+#[tokio::test(start_paused = true)]
+async fn the_estimate_is_what_a_run_takes_on_typical_durations() {
+    for profile in [prod(), example_with_atlas()] {
+        let stack = build(&profile).unwrap();
+        let cloud = cloud_for(&stack);
+        let (plan, summary) = up_with(&cloud, &stack, &NullReporter, &Cancellation::new()).await;
+        assert!(summary.is_success(), "{}", stack.profile());
+        let estimated = plan.estimated_duration_seconds;
+        assert_eq!(summary.estimated, Duration::from_secs(estimated));
+        let took = summary.elapsed.as_secs_f64();
+        // Waits poll the cloud: a run may end a poll interval after its last resource.
+        assert!(
+            (estimated as f64) <= took + 1.0 && took <= estimated as f64 * 1.05 + 30.0,
+            "{}: estimated {estimated} s, took {took} s",
+            stack.profile()
+        );
+        // The database cluster (20 minutes) is the longest chain of any full stack.
+        assert!(
+            plan.critical_path
+                .iter()
+                .any(|s| s.kind == ResourceKind::DbCluster && s.seconds == 1200),
+            "{:?}",
+            plan.critical_path
+        );
+        let chain: u64 = plan.critical_path.iter().map(|s| s.seconds).sum();
+        assert_eq!(
+            chain, estimated,
+            "ten at once never delays the longest chain"
+        );
+    }
+}
+
+/// Known durations: the estimate is the longest chain of the plan's own steps.
+#[test]
+fn the_estimate_follows_the_longest_chain_of_the_plan() {
+    let stack = build(&prod()).unwrap();
+    let plan = with_estimate(crate::plan::plan_offline(&stack), &stack);
+    let seconds = |kind: ResourceKind| kind.typical_duration().as_secs();
+    let path: Vec<(String, u64)> = plan
+        .critical_path
+        .iter()
+        .map(|s| (s.address.to_string(), s.seconds))
+        .collect();
+    // rds.security_group (3 s), then rds.cluster (20 min): it waits for nothing longer.
+    let last = path.last().expect("a create plan has a critical path");
+    assert_eq!(last.0, "rds.cluster", "{path:?}");
+    assert_eq!(last.1, seconds(ResourceKind::DbCluster));
+    assert_eq!(
+        plan.estimated_duration_seconds,
+        path.iter().map(|(_, s)| s).sum::<u64>()
+    );
+    assert_eq!(
+        plan.eta_sentence().unwrap(),
+        "up takes about 20 min; longest: rds.security_group 3 s → rds.cluster 20 min"
+    );
+    // Each step of the path waits for the one before it.
+    for pair in plan.critical_path.windows(2) {
+        let later = stack.get(&pair[1].address).unwrap();
+        assert!(
+            later.dependencies().any(|d| d == &pair[0].address),
+            "{} does not wait for {}",
+            pair[1].address,
+            pair[0].address
+        );
+    }
+}
+
+/// `--only ecr` plans the repositories alone: seconds, not the database's minutes.
+#[test]
+fn the_estimate_of_a_scoped_plan_covers_only_its_components() {
+    let stack = build(&prod()).unwrap();
+    let ecr = stack.for_components(&[Component::Ecr]);
+    let plan = with_estimate(crate::plan::plan_offline(&ecr), &ecr);
+    assert!(plan.has_changes());
+    assert_eq!(
+        plan.estimated_duration_seconds,
+        ResourceKind::EcrRepository.typical_duration().as_secs()
+    );
+    assert_eq!(plan.critical_path.len(), 1);
+    assert_eq!(plan.critical_path[0].kind, ResourceKind::EcrRepository);
+    let sentence = plan.eta_sentence().unwrap();
+    assert!(
+        sentence.starts_with("up takes about 2 s; longest: ecr.repository["),
+        "{sentence}"
+    );
+}
+
+/// A plan that changes nothing takes no time; a destroy plan is timed like `down` runs it.
+#[tokio::test(start_paused = true)]
+async fn no_changes_have_no_estimate_and_down_has_its_own() {
+    let stack = build(&prod()).unwrap();
+    let cloud = cloud_for(&stack);
+    up(&cloud, &stack).await;
+    let (_, again) = observe_and_plan(&cloud, &stack).await;
+    assert!(!again.has_changes());
+    assert_eq!(again.estimated_duration_seconds, 0);
+    assert!(again.critical_path.is_empty());
+    assert_eq!(again.eta_sentence(), None);
+
+    let (plan, summary) = down(&cloud, &stack).await;
+    assert!(summary.is_success());
+    assert!(plan.estimated_duration_seconds > 0);
+    assert!(
+        plan.critical_path
+            .iter()
+            .all(|s| s.action == Action::Delete)
+    );
+    let took = summary.elapsed.as_secs_f64();
+    let estimated = plan.estimated_duration_seconds as f64;
+    assert!(
+        estimated <= took + 1.0 && took <= estimated * 1.05 + 30.0,
+        "estimated {estimated} s, took {took} s"
+    );
+    assert!(
+        plan.eta_sentence()
+            .unwrap()
+            .starts_with("down takes about ")
+    );
 }

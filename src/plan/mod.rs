@@ -6,6 +6,8 @@
 //! our names that we do not own, and adopted resources that differ from the profile,
 //! are conflicts: reported, never touched; a plan with conflicts is not applied.
 
+mod estimate;
+mod markdown;
 mod observe;
 mod render;
 mod saved;
@@ -20,6 +22,8 @@ use crate::provider::{
 };
 use crate::stack::{Address, Component, Ownership, Resource, ResourceKind, Stack, Teardown, Value};
 
+pub use estimate::{PathStep, about};
+pub use markdown::{GITHUB_COMMENT_LIMIT, MARKER, MarkdownOptions, render_markdown};
 pub use observe::{LiveState, ObserveError, observe};
 pub use render::{TextOptions, render_json, render_text};
 pub use saved::{Moved, PlanFileError};
@@ -122,6 +126,14 @@ pub struct Plan {
     pub operation: Operation,
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
+    /// How long applying the plan should take, with each kind's typical duration and
+    /// the executor's schedule; zero until the engine's `with_estimate` fills it in
+    /// (the executor is a layer above the planner), and in plans saved before it existed.
+    #[serde(default)]
+    pub estimated_duration_seconds: u64,
+    /// The chain of changes that sets that duration, in the order they run.
+    #[serde(default)]
+    pub critical_path: Vec<PathStep>,
 }
 
 /// How many changes of each kind a plan makes.
@@ -382,6 +394,8 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
         operation: Operation::Apply,
         changes,
         conflicts,
+        estimated_duration_seconds: 0,
+        critical_path: Vec::new(),
     }
 }
 
@@ -453,6 +467,8 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState, providers: &Providers) -> P
         operation: Operation::Destroy,
         changes,
         conflicts,
+        estimated_duration_seconds: 0,
+        critical_path: Vec::new(),
     }
 }
 

@@ -27,7 +27,7 @@ pub fn render_json(plan: &Plan) -> String {
 }
 
 /// Names where the plan applies: ` in us-west-2, account 123456789012`.
-fn target(plan: &Plan) -> String {
+pub(super) fn target(plan: &Plan) -> String {
     match (&plan.region, &plan.account) {
         (Some(region), Some(account)) => format!(" in {region}, account {account}"),
         (Some(region), None) => format!(" in {region} (offline: no account read)"),
@@ -89,12 +89,25 @@ pub fn render_text(plan: &Plan, options: &TextOptions) -> String {
             );
         }
     }
-    let _ = write!(out, "\n{}\n", plan.summary());
+    out.push('\n');
+    // The summary stays the last line, which scripts read.
+    if let Some(eta) = plan.eta_sentence() {
+        let _ = writeln!(out, "{eta}");
+    }
+    let _ = writeln!(out, "{}", plan.summary());
+    out
+}
+
+/// Returns one change as the text form draws it, without colour: its line, then its
+/// attributes or diffs (the Markdown form folds it into its details).
+pub(super) fn change_text(change: &Change) -> String {
+    let mut out = String::new();
+    write_change(&mut out, change, &Painter { color: false });
     out
 }
 
 /// No-ops are shown in a destroy plan when they say why something stays.
-fn is_shown(plan: &Plan, change: &Change) -> bool {
+pub(super) fn is_shown(plan: &Plan, change: &Change) -> bool {
     change.action != Action::NoOp
         || (plan.operation == Operation::Destroy && change.reason.is_some())
 }

@@ -442,6 +442,10 @@ fn plan_text_and_json_snapshots() {
         render_text(&plan, &TextOptions::default())
     );
     insta::assert_snapshot!("prod_changes_json", render_json(&plan));
+    insta::assert_snapshot!(
+        "prod_changes_markdown",
+        render_markdown(&plan, &MarkdownOptions::default())
+    );
 }
 
 #[test]
@@ -488,6 +492,9 @@ fn text_masks_secrets_and_colours_only_when_asked() {
     let coloured = render_text(&plan, &TextOptions { color: true });
     assert!(coloured.contains("\u{1b}[32m+"), "create is green");
     assert!(text.ends_with(&format!("\n{}\n", plan.summary())));
+    let markdown = render_markdown(&plan, &MarkdownOptions::default());
+    assert!(!markdown.contains("hunter2"));
+    assert!(markdown.contains("master_user_password"), "{markdown}");
 }
 
 #[test]
@@ -673,4 +680,76 @@ fn a_teardown_is_refused_by_the_kept_resources_that_exist_and_use_what_it_delete
         "releases come first"
     );
     assert!(plan.change(&a("iam.node_role")).is_none());
+}
+
+/// A plan too big for a pull-request comment keeps its summary, conflicts and warnings,
+/// drops folds, then table rows, and says so; it never passes the limit.
+#[test]
+fn markdown_is_cut_to_the_comment_limit_with_a_note() {
+    let stack = prod_stack();
+    let mut live = converged(&stack);
+    set_attribute(
+        &mut live,
+        "eks.nodegroup[node-2]",
+        "instance_types",
+        Value::strings(["m5.xlarge"]),
+    );
+    let template = live.get(&a("ecr.repository[bpa/ui]")).unwrap().clone();
+    for i in 0..2000 {
+        let mut old = template.clone();
+        old.address = a(&format!("ecr.repository[bpa/old-{i:04}]"));
+        old.id = format!("bpa/old-{i:04}");
+        live.insert_leftover(old);
+    }
+    let mut foreign = live.get(&a("atlas.security_group")).unwrap().clone();
+    foreign.ownership = ObservedOwnership::Unowned;
+    live.insert(foreign);
+    let plan = plan_apply(&stack, &live, &Providers::new());
+    let whole = render_text(&plan, &TextOptions::default());
+    assert!(
+        whole.len() > GITHUB_COMMENT_LIMIT,
+        "the case must need a cut"
+    );
+
+    let markdown = render_markdown(&plan, &MarkdownOptions::default());
+    assert!(markdown.len() <= GITHUB_COMMENT_LIMIT, "{}", markdown.len());
+    assert!(markdown.chars().count() <= GITHUB_COMMENT_LIMIT);
+    assert!(markdown.starts_with(MARKER));
+    assert!(markdown.contains(&plan.summary()));
+    let caution = markdown.find("[!CAUTION]").expect("conflicts are kept");
+    let warning = markdown.find("[!WARNING]").expect("warnings are kept");
+    let first_table = markdown.find("| Resource |").unwrap();
+    assert!(caution < warning && warning < first_table);
+    assert!(markdown.contains("`eks.nodegroup[node-2]` (node_group) is **replaced**"));
+    assert!(
+        markdown.contains("more change(s) not shown |"),
+        "rows were cut"
+    );
+    let note = markdown.rfind("> [!NOTE]").expect("a note says it was cut");
+    assert!(
+        markdown[note..].contains("table row(s)"),
+        "{}",
+        &markdown[note..]
+    );
+    // A table that fits is whole even when the comment is cut.
+    assert!(markdown.contains("#### eks\n"));
+
+    // A small limit still fits and keeps the conflicts first.
+    let small = render_markdown(&plan, &MarkdownOptions { max_bytes: 4000 });
+    assert!(small.len() <= 4000, "{}", small.len());
+    assert!(small.contains("[!CAUTION]") && small.contains("> [!NOTE]"));
+
+    // A plan that fits is not cut and has no note.
+    let offline = render_markdown(&plan_offline(&stack), &MarkdownOptions::default());
+    assert!(!offline.contains("[!NOTE]"));
+    assert!(offline.contains("<details><summary>Details of rds"));
+}
+
+#[test]
+fn estimates_read_in_rounded_units() {
+    assert_eq!(about(0), "0 s");
+    assert_eq!(about(89), "89 s");
+    assert_eq!(about(90), "2 min");
+    assert_eq!(about(1203), "20 min");
+    assert_eq!(about(3930), "1 h 06 min");
 }

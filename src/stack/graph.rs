@@ -137,6 +137,29 @@ impl Dag {
         }
         remaining
     }
+
+    /// Returns the heaviest chain of `weights`, in the order its nodes run (each one a
+    /// dependency of the next): the critical path, empty for an empty graph. Ties go to
+    /// the lower index, so the answer is deterministic.
+    pub fn critical_path(&self, weights: &[u64]) -> Vec<usize> {
+        let remaining = self.remaining_path(weights);
+        let heaviest = |candidates: &[usize]| {
+            candidates
+                .iter()
+                .copied()
+                .max_by_key(|&n| (remaining[n], std::cmp::Reverse(n)))
+        };
+        let roots: Vec<usize> = (0..self.len())
+            .filter(|&n| self.dependencies[n].is_empty())
+            .collect();
+        let mut path = Vec::new();
+        let mut next = heaviest(&roots);
+        while let Some(node) = next {
+            path.push(node);
+            next = heaviest(&self.dependents[node]);
+        }
+        path
+    }
 }
 
 fn closure<'a>(
@@ -274,5 +297,14 @@ mod tests {
     fn remaining_path_sums_the_longest_chain() {
         let dag = diamond();
         assert_eq!(dag.remaining_path(&[1, 10, 2, 5, 3]), vec![16, 15, 7, 5, 3]);
+    }
+
+    #[test]
+    fn critical_path_follows_the_heaviest_chain_in_run_order() {
+        let dag = diamond();
+        assert_eq!(dag.critical_path(&[1, 10, 2, 5, 3]), vec![0, 1, 3]);
+        assert_eq!(dag.critical_path(&[1, 2, 10, 5, 3]), vec![0, 2, 3]);
+        assert_eq!(dag.critical_path(&[1, 1, 1, 1, 30]), vec![4]);
+        assert_eq!(Dag::new(0).critical_path(&[]), Vec::<usize>::new());
     }
 }

@@ -317,6 +317,13 @@ fn a_saved_plan_applies_until_the_live_state_moves_and_then_is_refused_naming_wh
         Some(0),
         "nothing moved: the saved plan applies\n{stdout}\n{stderr}"
     );
+    // The run's summary compares its duration with the plan's estimate (2 s for ECR).
+    assert!(
+        predicate::str::is_match(r"(?m)^Done: \d+ succeeded, 0 failed, 0 skipped, 0 interrupted in \d+ s \(estimated 2 s\)$")
+            .unwrap()
+            .eval(&stdout),
+        "{stdout}"
+    );
     let repositories = |moto: &crate::support::moto::Moto| {
         let listed = moto.json(
             "ecr",
@@ -498,4 +505,110 @@ fn up_and_down_print_json_lines_with_output_json() {
         );
         assert_eq!(documents[1]["operation"], operation, "{args:?}");
     }
+}
+
+/// The plan says how long `up` takes, in text and JSON, for the whole profile and for
+/// `--only`: the typical durations of the engine along the plan's longest chain.
+#[test]
+fn offline_plans_say_how_long_up_takes_whole_and_scoped() {
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let output = bpa_infra()
+            .args([
+                "plan",
+                "--offline",
+                "--output",
+                "json",
+                "-p",
+                "prod-us-west-2",
+            ])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let whole = json(&[]);
+    let path: Vec<&str> = whole["critical_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(path.last(), Some(&"rds.cluster"), "{path:?}");
+    let seconds = whole["estimated_duration_seconds"].as_u64().unwrap();
+    assert!((1200..1300).contains(&seconds), "{seconds}");
+
+    let ecr = json(&["--only", "ecr"]);
+    assert_eq!(ecr["estimated_duration_seconds"], 2);
+    assert_eq!(ecr["critical_path"][0]["kind"], "ecr_repository");
+    assert_eq!(ecr["critical_path"].as_array().unwrap().len(), 1);
+
+    let text = bpa_infra()
+        .args(["plan", "--offline", "-p", "prod-us-west-2", "--only", "ecr"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("\nup takes about 2 s; longest: ecr.repository["),
+        "{text}"
+    );
+}
+
+/// `plan --markdown FILE` writes the pull-request form beside the text plan (and the
+/// saved plan), from the same plan; `--markdown -` prints it instead of the text.
+#[test]
+fn markdown_plan_is_written_beside_the_text_and_holds_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (saved, markdown) = (dir.path().join("plan.bin"), dir.path().join("plan.md"));
+    let output = bpa_infra()
+        .args(["plan", "--offline", "-p", "example", "--detailed-exitcode"])
+        .arg("--out")
+        .arg(&saved)
+        .arg("--markdown")
+        .arg(&markdown)
+        .env("BPA_KONG_DB_PASSWORD", "kong-Secret-123")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("Plan to apply profile example"), "{text}");
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        md.starts_with("<!-- bpa-infra plan -->\n### bpa-infra: plan to apply profile `example`"),
+        "{md}"
+    );
+    let summary = text.lines().last().unwrap();
+    assert!(
+        md.contains(&format!("**{summary}** · up takes about ")),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `rds.cluster` (db_cluster) | create |"),
+        "{md}"
+    );
+    assert!(md.contains("<details><summary>Details of rds"), "{md}");
+    assert!(!md.contains("kong-Secret-123"));
+    assert!(saved.exists());
+
+    let output = bpa_infra()
+        .args(["plan", "--offline", "-p", "example", "--markdown", "-"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), md);
+
+    bpa_infra()
+        .args(["plan", "--offline", "-p", "example", "--markdown"])
+        .arg(dir.path().join("missing/plan.md"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "cannot write the Markdown plan to",
+        ));
 }

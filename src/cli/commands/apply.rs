@@ -214,11 +214,13 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
     let stack = teardown
         .as_ref()
         .map_or_else(|| context.full.clone(), |t| t.stack.clone());
-    let plan_down =
-        |live: &plan::LiveState, providers: &bpa_infra::provider::Providers| match &teardown {
+    let plan_down = |live: &plan::LiveState, providers: &bpa_infra::provider::Providers| {
+        let plan = match &teardown {
             Some(teardown) => plan::plan_teardown(teardown, live, providers),
             None => plan::plan_destroy(&stack, live, providers),
         };
+        bpa_infra::engine::with_estimate(plan, &stack)
+    };
     let teardown_options = TeardownOptions {
         disable_deletion_protection: args.disable_deletion_protection,
         skip_final_snapshot: args.skip_final_snapshot,
@@ -478,7 +480,7 @@ fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError
             println!("{doc}");
         }
         OutputFormat::Text => println!(
-            "{}: {} succeeded, {} failed, {} skipped, {} interrupted",
+            "{}: {} succeeded, {} failed, {} skipped, {} interrupted{}",
             if summary.is_success() {
                 "Done"
             } else {
@@ -487,7 +489,8 @@ fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError
             tally.succeeded,
             tally.failed,
             tally.skipped,
-            tally.interrupted
+            tally.interrupted,
+            took_against_estimate(summary)
         ),
     }
     if summary.is_success() {
@@ -511,5 +514,16 @@ fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError
         Err(CliError::cloud(message).hinted(
             "fix the cause and run the same command again: it picks up where this run stopped",
         ))
+    }
+}
+
+/// Returns ` in 21 min (estimated 20 min)`: how the run compares with its plan's estimate.
+fn took_against_estimate(summary: &Summary) -> String {
+    let took = bpa_infra::plan::about(summary.elapsed.as_secs());
+    if summary.estimated.is_zero() {
+        format!(" in {took}")
+    } else {
+        let estimated = bpa_infra::plan::about(summary.estimated.as_secs());
+        format!(" in {took} (estimated {estimated})")
     }
 }

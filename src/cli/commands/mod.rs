@@ -55,6 +55,7 @@ fn component(
             &plan::PlanArgs {
                 only: scoped(&args.only),
                 out: args.out.clone(),
+                markdown: args.markdown.clone(),
                 ..*args
             },
         ),

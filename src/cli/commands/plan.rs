@@ -2,9 +2,9 @@
 //! `--offline`); never makes a mutating call.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use bpa_infra::plan::{self, Plan, TextOptions};
+use bpa_infra::plan::{self, MarkdownOptions, Plan, TextOptions};
 use bpa_infra::stack::Component;
 use clap::Args;
 
@@ -22,6 +22,10 @@ pub struct PlanArgs {
     /// Save the plan to FILE, to apply it later with `up --plan FILE`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Also write the plan as Markdown for a pull-request comment to FILE (`-`: stdout,
+    /// instead of the text plan), cut to fit GitHub's 65,536-character limit
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
     /// Plan only these components and what they depend on
     #[arg(long, value_delimiter = ',', value_parser = component_parser(), value_name = "COMPONENTS")]
     pub only: Vec<Component>,
@@ -30,7 +34,7 @@ pub struct PlanArgs {
 pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &args.only)?;
     let plan = if args.offline {
-        plan::plan_offline(&context.scoped)
+        bpa_infra::engine::with_estimate(plan::plan_offline(&context.scoped), &context.scoped)
     } else {
         live::runtime()?.block_on(async {
             let (aws, providers) = context.connect(global, "plan", &Default::default()).await?;
@@ -45,7 +49,14 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
     if let Some(path) = &args.out {
         plan.save(path)?;
     }
-    print_plan(global, &plan);
+    match &args.markdown {
+        Some(path) if path.as_os_str() == "-" => print_markdown(&plan),
+        Some(path) => {
+            write_markdown(path, &plan)?;
+            print_plan(global, &plan);
+        }
+        None => print_plan(global, &plan),
+    }
     if !plan.is_applicable() {
         return Err(CliError::cloud(format!("the plan has {} conflict(s)", plan.conflicts.len()))
             .hinted("each conflict says what blocks it: resources with the tool's names but not its ownership tags are never touched (rename or remove them, or change the profile's name); a pre-flight refusal needs a setting RDS accepts"));
@@ -69,4 +80,27 @@ pub fn print_plan(global: &GlobalArgs, plan: &Plan) {
             print!("{}", plan::render_text(plan, &options));
         }
     }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_markdown(plan: &Plan) {
+    print!(
+        "{}",
+        plan::render_markdown(plan, &MarkdownOptions::default())
+    );
+}
+
+/// Writes the Markdown form of `plan` to `path`; a plan with conflicts is written too,
+/// as the reviewer must see them.
+fn write_markdown(path: &Path, plan: &Plan) -> Result<(), CliError> {
+    let text = plan::render_markdown(plan, &MarkdownOptions::default());
+    std::fs::write(path, text).map_err(|err| {
+        CliError::local(format!(
+            "cannot write the Markdown plan to {}: {err}",
+            path.display()
+        ))
+        .hinted(
+            "pass --markdown a path in a directory that exists and is writable, or `-` for stdout",
+        )
+    })
 }

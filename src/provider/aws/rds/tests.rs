@@ -898,6 +898,8 @@ fn one_change(action: crate::plan::Action, diffs: &[(&str, Value, Value)]) -> cr
             needs_reboot: false,
         }],
         conflicts: Vec::new(),
+        estimated_duration_seconds: 0,
+        critical_path: Vec::new(),
     }
 }
 
