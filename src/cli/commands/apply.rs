@@ -65,7 +65,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
         let (aws, providers) = context.connect(global, "plan", &options).await?;
         let live = context.observe(&context.scoped, &providers).await?;
         let mut plan = context.plan_apply(&live, &providers);
-        context.preflight(&aws, &mut plan).await;
+        context.preflight(&providers, &mut plan).await;
         if let Some(saved) = &saved {
             refuse_if_moved(saved, &plan)?;
         }

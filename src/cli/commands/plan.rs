@@ -33,10 +33,10 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
         plan::plan_offline(&context.scoped)
     } else {
         live::runtime()?.block_on(async {
-            let (aws, providers) = context.connect(global, "plan", &Default::default()).await?;
+            let providers = context.providers(global, "plan").await?;
             let live = context.observe(&context.scoped, &providers).await?;
             let mut plan = context.plan_apply(&live, &providers);
-            context.preflight(&aws, &mut plan).await;
+            context.preflight(&providers, &mut plan).await;
             Ok::<Plan, CliError>(plan)
         })?
     };
