@@ -25,6 +25,8 @@ pub struct AwsOptions {
 #[derive(Debug, Clone)]
 pub struct Aws {
     config: SdkConfig,
+    /// The account of the credentials in use (`sts:GetCallerIdentity`).
+    account: String,
 }
 
 impl Aws {
@@ -56,7 +58,20 @@ impl Aws {
             .provide_credentials()
             .await
             .map_err(|err| AwsError::no_credentials(chain(&err)))?;
-        Ok(Self { config })
+        // The account is part of a stack's identity (plans name it, a saved plan is
+        // refused in another); asking for it also proves the credentials work.
+        let identity = aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|err| AwsError::from_sdk("sts:GetCallerIdentity", "", &err))?;
+        let account = identity.account().unwrap_or_default().to_owned();
+        Ok(Self { config, account })
+    }
+
+    /// Returns the AWS account of the credentials in use.
+    pub fn account(&self) -> &str {
+        &self.account
     }
 
     /// Returns the SDK configuration every client is built from.

@@ -15,13 +15,12 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|err| CliError::failure(format!("cannot start the async runtime: {err}")))
 }
 
-/// Returns the AWS options from the global flags, with the profile's region by default.
+/// Returns the AWS options from the global flags, in the profile's region.
 pub fn aws_options(global: &GlobalArgs, profile: &Profile) -> AwsOptions {
     AwsOptions {
-        region: global
-            .region
-            .clone()
-            .unwrap_or_else(|| profile.region.clone()),
+        // Never `--region` nor AWS_REGION: the profile's stack lives in its own region
+        // (`GlobalArgs::load_profile` refuses a `--region` that differs).
+        region: profile.region.clone(),
         profile: global.aws_profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
     }

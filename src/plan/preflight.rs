@@ -76,6 +76,8 @@ mod tests {
         Plan {
             format_version: FORMAT_VERSION,
             profile: "prod".into(),
+            region: None,
+            account: None,
             operation: Operation::Apply,
             changes: vec![Change {
                 address: cluster_address(),

@@ -9,7 +9,7 @@ use bpa_infra::engine::{Cancellation, Executor, ExecutorOptions, Summary};
 use bpa_infra::plan::{self, Plan};
 use bpa_infra::profile::{MasterPassword, check_master_password};
 use bpa_infra::provider::aws::{FinalSnapshot, FinalSnapshots, ProviderOptions, TeardownOptions};
-use bpa_infra::stack::{Component, SecretRef};
+use bpa_infra::stack::{Component, SecretRef, Teardown};
 use clap::Args;
 
 use super::plan::{error_chain, print_plan};
@@ -174,11 +174,19 @@ fn print_atlas_next_step(
 pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &[])?;
     ensure_can_confirm(global)?;
-    let stack = if args.only.is_empty() {
-        context.full.clone()
+    let teardown = if args.only.is_empty() {
+        None
     } else {
-        context.full.with_dependents(&args.only)
+        Some(teardown_of(&context, &args.only)?)
     };
+    let stack = teardown
+        .as_ref()
+        .map_or_else(|| context.full.clone(), |t| t.stack.clone());
+    let plan_down =
+        |live: &plan::LiveState, providers: &bpa_infra::provider::Providers| match &teardown {
+            Some(teardown) => plan::plan_teardown(teardown, live, providers),
+            None => plan::plan_destroy(&stack, live, providers),
+        };
     let teardown = TeardownOptions {
         disable_deletion_protection: args.disable_deletion_protection,
         skip_final_snapshot: args.skip_final_snapshot,
@@ -193,7 +201,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
     live::runtime()?.block_on(async {
         let (aws, providers) = context.connect(global, "plan", &options).await?;
         let live = context.observe(&stack, &providers).await?;
-        let plan = plan::plan_destroy(&stack, &live, &providers);
+        let plan = plan_down(&live, &providers);
         let store = run_lock::store(&aws, &context.profile);
         print_run_plan(global, &plan);
         if !plan.is_applicable() {
@@ -220,7 +228,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         let result = async {
             // As for `up`: delete only what was confirmed, if it is still so.
             let live = context.observe(&stack, &providers).await?;
-            let fresh = plan::plan_destroy(&stack, &live, &providers);
+            let fresh = plan_down(&live, &providers);
             if !fresh.has_changes() {
                 return report_no_changes(global, &fresh, "Nothing to delete: another run did.");
             }
@@ -239,6 +247,38 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         }
         result
     })
+}
+
+/// Works out what `down --only components` deletes and releases, or refuses, naming
+/// each resource of a kept component that still uses one it would delete.
+fn teardown_of(context: &StackContext, components: &[Component]) -> Result<Teardown, CliError> {
+    let without = bpa_infra::stack::build_without(&context.profile, components).ok();
+    context
+        .full
+        .teardown(components, without.as_ref())
+        .map_err(|refusals| {
+            let names: Vec<&str> = components.iter().map(|c| c.as_str()).collect();
+            let mut others: Vec<&str> = refusals
+                .iter()
+                .map(|r| r.user.component().as_str())
+                .collect();
+            others.sort_unstable();
+            others.dedup();
+            let uses: Vec<String> = refusals
+                .iter()
+                .map(|r| format!("{} uses {}", r.user, r.used))
+                .collect();
+            CliError::failure(format!(
+                "`down --only {}` would cut what the kept components still use: {}; nothing was deleted",
+                names.join(","),
+                uses.join("; ")
+            ))
+            .hinted(format!(
+                "take those down too (`down --only {},{}`), or the whole stack (`down`)",
+                names.join(","),
+                others.join(",")
+            ))
+        })
 }
 
 /// Resolves `env:NAME` secret references from the environment, at the moment a provider

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bpa_infra::aws;
 use bpa_infra::dbinit::{self, DatabaseSpec, DbInitError, Password, Report, SslMode, Target};
-use bpa_infra::profile::{self, MasterPassword, Profile};
+use bpa_infra::profile::{MasterPassword, Profile};
 use clap::{Args, Subcommand, ValueEnum};
 use tokio_postgres::error::SqlState;
 
@@ -62,8 +62,7 @@ pub fn exec(global: &GlobalArgs, command: &DbCommand) -> Result<ExitStatus, CliE
 }
 
 fn init(global: &GlobalArgs, args: &DbInitArgs) -> Result<ExitStatus, CliError> {
-    let path = global.profile_path()?;
-    let profile = profile::load(&path)?;
+    let (_, profile) = global.load_profile()?;
     let ssl_mode = ssl_mode(args)?;
     // Every password the run needs is checked before anything is contacted.
     let databases = database_specs(&profile, |name| std::env::var(name).ok())?;

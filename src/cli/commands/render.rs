@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bpa_infra::profile::{self, AtlasTarget, Profile};
+use bpa_infra::profile::{AtlasTarget, Profile};
 use bpa_infra::render::{self, FileKind, LiveOutputs, RenderedFile, Templates};
 use bpa_infra::stack::Component;
 use clap::Args;
@@ -26,8 +26,7 @@ pub struct RenderArgs {
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn exec(global: &GlobalArgs, args: &RenderArgs) -> Result<ExitStatus, CliError> {
-    let path = global.profile_path()?;
-    let profile = profile::load(&path)?;
+    let (_, profile) = global.load_profile()?;
     let templates = match &args.templates {
         Some(dir) => Templates::with_overrides(dir).map_err(render_error)?,
         None => Templates::embedded(),

@@ -20,11 +20,10 @@ mod iam;
 mod options;
 pub mod rds;
 mod support;
-mod vpc_endpoint;
 
 pub use eks::{ClusterAccess, cluster_access};
 // For the Atlas providers, which decide ownership from the VPC endpoint's tags.
-pub(crate) use vpc_endpoint::{EndpointFacts, EndpointLookup, NEXT_STEP};
+pub(crate) use ec2::{EndpointFacts, EndpointLookup, NEXT_STEP};
 
 pub use options::{FinalSnapshot, FinalSnapshots, ProviderOptions, SecretLookup, TeardownOptions};
 
@@ -44,7 +43,6 @@ pub fn providers_with(config: &aws_config::SdkConfig, options: &ProviderOptions)
     ec2::register(&mut providers, config);
     iam::register(&mut providers, config);
     eks::register(&mut providers, config);
-    vpc_endpoint::register(&mut providers, config);
     providers
 }
 
