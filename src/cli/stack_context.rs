@@ -36,7 +36,7 @@ impl StackContext {
     pub fn load(global: &GlobalArgs, only: &[Component]) -> Result<Self, CliError> {
         let (path, profile) = global.load_profile()?;
         let full = stack::build(&profile).map_err(|err| {
-            CliError::failure(format!(
+            CliError::internal(format!(
                 "cannot build the stack of {}: {err}",
                 path.display()
             ))
@@ -108,9 +108,7 @@ impl StackContext {
         stack: &Stack,
         providers: &Providers,
     ) -> Result<LiveState, CliError> {
-        plan::observe(stack, providers, &RetryPolicy::default())
-            .await
-            .map_err(|err| CliError::failure(err.to_string()))
+        Ok(plan::observe(stack, providers, &RetryPolicy::default()).await?)
     }
 
     /// Plans `up` of the scoped stack against `live`.

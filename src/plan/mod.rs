@@ -1,5 +1,5 @@
 //! The planner: desired [`Stack`] against [`LiveState`] gives a [`Plan`], a value that
-//! says what `up` or `down` will do, attribute by attribute.
+//! says what `up` or `down` will do, attribute by attribute (docs/architecture.md, "Data flow").
 //!
 //! Planning makes no cloud call: the live state is read first ([`observe`]), or assumed
 //! empty (`plan --offline`), in which case no provider is needed at all; the

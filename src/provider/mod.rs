@@ -1,5 +1,4 @@
-//! The provider boundary: the only place that talks to a cloud. The planner and the
-//! executor above it see plain data only, so they work the same against any cloud.
+//! The provider boundary: the only place that talks to a cloud (docs/architecture.md).
 //!
 //! Each [`ResourceKind`] has one [`ResourceProvider`]: read by deterministic name and
 //! tag, create, update, delete, wait, and a `diff` hook that says what each attribute
@@ -674,59 +673,6 @@ mod tests {
             attributes,
             outputs: BTreeMap::new(),
         }
-    }
-
-    /// Returns the lines of the non-test code of every file under `dir`: a file's
-    /// trailing `#[cfg(test)] mod tests` and test-only files are left out.
-    fn production_lines(dir: &std::path::Path, lines: &mut Vec<(String, String)>) {
-        for entry in std::fs::read_dir(dir).expect("a source directory") {
-            let path = entry.expect("a directory entry").path();
-            if path.is_dir() {
-                production_lines(&path, lines);
-                continue;
-            }
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if !name.ends_with(".rs") || name == "tests.rs" || name == "test_support.rs" {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("a source file");
-            let code = text
-                .split("#[cfg(test)]\nmod tests")
-                .next()
-                .unwrap_or_default();
-            for line in code.lines() {
-                lines.push((path.display().to_string(), line.to_owned()));
-            }
-        }
-    }
-
-    #[test]
-    fn providers_import_neither_the_planner_nor_the_cli() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/provider");
-        let mut lines = Vec::new();
-        production_lines(&dir, &mut lines);
-        assert!(
-            lines.len() > 1000,
-            "read {} lines of {}",
-            lines.len(),
-            dir.display()
-        );
-        let upward: Vec<String> = lines
-            .iter()
-            .filter(|(_, line)| {
-                ["crate::plan", "crate::cli", "crate::engine", "bpa_infra::"]
-                    .iter()
-                    .any(|layer| line.contains(layer))
-            })
-            .map(|(file, line)| format!("{file}: {}", line.trim()))
-            .collect();
-        assert!(
-            upward.is_empty(),
-            "the provider layer reaches up: {upward:#?}"
-        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The stack: every desired resource of a deployment, with its address, its spec and
-//! what it depends on (DESIGN.md §2).
+//! what it depends on (docs/architecture.md, "Data flow").
 //!
 //! Plans, applies and destroys all walk this one graph — destroy in reverse — so there
 //! is no second ordering table to keep in step.
@@ -23,7 +23,7 @@ pub use build::{build, build_without};
 pub use graph::{Dag, ReadyQueue};
 pub use spec::{OutputRef, SecretRef, Spec, Value};
 
-/// Tag naming the profile that owns a resource (DESIGN.md §4).
+/// Tag naming the profile that owns a resource (docs/architecture.md, "State").
 pub const PROFILE_TAG: &str = "bpa-infra:profile";
 /// Tag holding a resource's stack address.
 pub const ADDRESS_TAG: &str = "bpa-infra:address";
@@ -466,7 +466,8 @@ impl Stack {
     }
 
     /// Returns what `down --only components` does: it deletes their resources and what
-    /// exists only for them (every user of it is deleted too: the EKS roles with EKS), and
+    /// exists only for them (a role or policy all of whose users are deleted: the EKS roles
+    /// with EKS), and
     /// releases each resource of another component that uses one of those, updating it
     /// to its form in `without` (the stack built without `components`, see
     /// [`build::build_without`]), where it uses none of them (the pull policy without the
@@ -478,11 +479,20 @@ impl Stack {
         without: Option<&Stack>,
     ) -> Result<Teardown, Vec<TeardownRefusal>> {
         let mut deleted: BTreeSet<usize> = self.positions_in(components).collect();
+        // Who uses what: `depends_on` only, as `runs_after` orders work but uses nothing.
+        let users_of = |i: usize| -> Vec<usize> {
+            let address = &self.resources[i].address;
+            (0..self.len())
+                .filter(|&u| self.resources[u].depends_on.contains(address))
+                .collect()
+        };
+        // Roles and policies exist for what uses them; everything else (a repository, a
+        // subnet) stands on its own and is deleted only with its component.
         loop {
             let only_for_deleted: Vec<usize> = (0..self.len())
-                .filter(|i| !deleted.contains(i))
+                .filter(|i| !deleted.contains(i) && self.resources[*i].kind.is_global())
                 .filter(|&i| {
-                    let users = self.dag.dependents(i);
+                    let users = users_of(i);
                     !users.is_empty() && users.iter().all(|u| deleted.contains(u))
                 })
                 .collect();
@@ -495,13 +505,13 @@ impl Stack {
         let mut released = BTreeMap::new();
         let mut refusals: Vec<TeardownRefusal> = Vec::new();
         for &d in &deleted {
-            for &u in self.dag.dependents(d) {
+            for u in users_of(d) {
                 if deleted.contains(&u) || released.contains_key(&u) {
                     continue;
                 }
                 let user = &self.resources[u];
                 match without.and_then(|w| w.get(&user.address)) {
-                    Some(kept) if !kept.dependencies().any(is_deleted) => {
+                    Some(kept) if !kept.depends_on.iter().any(is_deleted) => {
                         released.insert(u, kept.clone());
                     }
                     _ if refusals.iter().any(|r| r.user == user.address) => {}
@@ -755,5 +765,93 @@ mod tests {
             down.get(&addr("rds.cluster")).unwrap().depends_on,
             vec![addr("network.vpc")]
         );
+    }
+    fn teardown_of(components: &[Component]) -> Result<Teardown, Vec<TeardownRefusal>> {
+        let profile = testing::profile("example");
+        let full = build(&profile).unwrap();
+        let without = build_without(&profile, components).ok();
+        full.teardown(components, without.as_ref())
+    }
+
+    fn addresses(set: &BTreeSet<Address>) -> Vec<String> {
+        set.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn down_only_ecr_deletes_the_repositories_and_releases_the_pull_policy() {
+        let teardown = teardown_of(&[Component::Ecr]).unwrap();
+        assert_eq!(
+            addresses(&teardown.deleted),
+            ["ecr.repository[bpa/bpm]", "ecr.repository[bpa/ui]"]
+        );
+        assert_eq!(addresses(&teardown.released), ["iam.ecr_pull_policy"]);
+        let policy = teardown.stack.get(&addr("iam.ecr_pull_policy")).unwrap();
+        assert!(policy.depends_on.is_empty(), "{:?}", policy.depends_on);
+        let document = serde_json::to_string(policy.spec.get("document").unwrap()).unwrap();
+        assert!(!document.contains("EcrPull"), "{document}");
+        assert!(document.contains("ecr:GetAuthorizationToken"), "{document}");
+        // The node role and its node groups are not touched at all.
+        assert!(teardown.stack.get(&addr("iam.node_role")).is_none());
+        assert!(teardown.stack.get(&addr("eks.nodegroup[node-1]")).is_none());
+    }
+
+    #[test]
+    fn down_only_eks_takes_what_exists_only_for_it_and_nothing_others_use() {
+        let teardown = teardown_of(&[Component::Eks]).unwrap();
+        let deleted = addresses(&teardown.deleted);
+        for address in [
+            "eks.cluster",
+            "eks.nodegroup[node-1]",
+            "iam.cluster_role",
+            "iam.node_role",
+            "iam.ecr_pull_policy",
+        ] {
+            assert!(
+                deleted.iter().any(|d| d == address),
+                "{address}: {deleted:?}"
+            );
+        }
+        assert!(
+            deleted
+                .iter()
+                .all(|d| d.starts_with("eks.") || d.starts_with("iam.")),
+            "{deleted:?}"
+        );
+        assert!(teardown.released.is_empty(), "{:?}", teardown.released);
+    }
+
+    #[test]
+    fn down_only_of_what_kept_components_need_is_refused_naming_the_users() {
+        for (component, user) in [
+            (Component::Network, "rds.subnet_group"),
+            (Component::Iam, "eks.cluster"),
+        ] {
+            let refusals = teardown_of(&[component]).unwrap_err();
+            assert!(
+                refusals.iter().any(|r| r.user.to_string() == user),
+                "{component:?}: {refusals:?}"
+            );
+            assert!(
+                refusals.iter().all(
+                    |r| r.used.component() == component || r.used.component() == Component::Iam
+                ),
+                "{refusals:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn down_only_rds_deletes_only_rds() {
+        let teardown = teardown_of(&[Component::Rds]).unwrap();
+        assert!(
+            teardown
+                .deleted
+                .iter()
+                .all(|a| a.component() == Component::Rds),
+            "{:?}",
+            teardown.deleted
+        );
+        assert!(teardown.deleted.contains(&addr("rds.cluster")));
+        assert!(teardown.released.is_empty());
     }
 }

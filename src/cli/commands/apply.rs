@@ -12,7 +12,7 @@ use bpa_infra::provider::aws::{FinalSnapshot, FinalSnapshots, ProviderOptions, T
 use bpa_infra::stack::{Component, SecretRef, Teardown};
 use clap::Args;
 
-use super::plan::{error_chain, print_plan};
+use super::plan::print_plan;
 use crate::cli::run_lock::{self, LockArgs};
 use crate::cli::stack_context::{StackContext, component_parser};
 use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live, progress};
@@ -55,7 +55,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
     let saved = args
         .plan
         .as_ref()
-        .map(|path| Plan::load(path).map_err(|err| CliError::failure(error_chain(&err))))
+        .map(|path| Plan::load(path).map_err(CliError::from))
         .transpose()?;
     let options = ProviderOptions {
         secrets: Arc::new(env_secret),
@@ -71,7 +71,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
         }
         if !plan.is_applicable() {
             print_run_plan(global, &plan);
-            return Err(CliError::failure(format!(
+            return Err(CliError::cloud(format!(
                 "the plan has {} conflict(s): nothing was changed",
                 plan.conflicts.len()
             )));
@@ -140,7 +140,7 @@ fn refuse_if_changed_meanwhile(confirmed: &Plan, now: &Plan) -> Result<(), CliEr
         .iter()
         .map(|m| format!("  {}: planned: {}; now: {}", m.subject, m.saved, m.now))
         .collect();
-    Err(CliError::failure(format!(
+    Err(CliError::cloud(format!(
         "another run changed the cloud after this plan was made; nothing was changed:\n{}",
         lines.join("\n")
     ))
@@ -205,7 +205,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         let store = run_lock::store(&aws, &context.profile);
         print_run_plan(global, &plan);
         if !plan.is_applicable() {
-            return Err(CliError::failure(format!(
+            return Err(CliError::cloud(format!(
                 "the plan has {} conflict(s): nothing was deleted",
                 plan.conflicts.len()
             )));
@@ -346,7 +346,7 @@ fn refuse_if_moved(saved: &Plan, now: &Plan) -> Result<(), CliError> {
         .iter()
         .map(|m| format!("  {}: saved plan: {}; now: {}", m.subject, m.saved, m.now))
         .collect();
-    Err(CliError::failure(format!(
+    Err(CliError::cloud(format!(
         "the live state or the profile moved since the plan was saved:\n{}",
         lines.join("\n")
     ))
@@ -413,7 +413,7 @@ fn confirm(global: &GlobalArgs, question: &str, typed: Option<&str>) -> Result<(
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|err| CliError::failure(format!("cannot read the answer: {err}")))?;
+        .map_err(|err| CliError::local(format!("cannot read the answer: {err}")))?;
     let answer = answer.trim();
     let yes = match typed {
         Some(word) => answer == word,
@@ -422,7 +422,7 @@ fn confirm(global: &GlobalArgs, question: &str, typed: Option<&str>) -> Result<(
     if yes {
         Ok(())
     } else {
-        Err(CliError::failure("cancelled: nothing was changed"))
+        Err(CliError::local("cancelled: nothing was changed"))
     }
 }
 
@@ -447,7 +447,7 @@ async fn execute(
         .apply(plan, stack, live, reporter.as_ref(), &cancel)
         .await;
     watcher.abort();
-    result.map_err(|err| CliError::failure(err.to_string()))
+    Ok(result?)
 }
 
 #[allow(clippy::print_stdout)]
@@ -490,7 +490,7 @@ fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError
             message.push_str(":\n");
             message.push_str(&failed.join("\n"));
         }
-        Err(CliError::failure(message).hinted(
+        Err(CliError::cloud(message).hinted(
             "fix the cause and run the same command again: it picks up where this run stopped",
         ))
     }

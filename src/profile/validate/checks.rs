@@ -691,7 +691,7 @@ pub fn parse_storage_type(text: &str, mode: RdsMode) -> Result<StorageType, Prob
 
 /// Checks size and IOPS against the storage type; returns each problem with its field.
 ///
-/// io1/io2 limits are those of Multi-AZ DB clusters (AWS-FACTS.md): 100–65,536 GiB,
+/// io1/io2 limits are those of Multi-AZ DB clusters (docs/aws-facts.md): 100–65,536 GiB,
 /// 1,000–256,000 IOPS, 0.5–1,000 IOPS per GiB for io2. io1 keeps the older 50 per GiB
 /// ceiling that the CreateDBCluster API reference still states.
 pub fn check_storage(storage: &Storage) -> Vec<(&'static str, Problem)> {

@@ -1,9 +1,8 @@
 //! What the command line hands the AWS providers when it builds them: how `down` may
 //! treat resources that hold data, and how secret references in a spec are resolved.
 //!
-//! The core never reads the environment (only the CLI does, so that a library call's
-//! behaviour depends on its arguments alone), so the CLI passes a [`SecretLookup`] that
-//! does; providers resolve a secret only at the moment a call
+//! The core never reads the environment (docs/architecture.md, "Layers"), so the CLI passes a
+//! [`SecretLookup`] that does; providers resolve a secret only at the moment a call
 //! needs the value, and never keep it.
 
 use std::fmt;
