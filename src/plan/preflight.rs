@@ -78,6 +78,7 @@ mod tests {
             profile: "prod".into(),
             region: None,
             account: None,
+            only: Vec::new(),
             operation: Operation::Apply,
             changes: vec![Change {
                 address: cluster_address(),

@@ -80,6 +80,9 @@ fn atlas_host(global: &GlobalArgs, profile: &Profile) -> Option<String> {
             let live = context.observe(&context.scoped, &providers).await?;
             Ok::<_, CliError>(live.iter().cloned().collect::<Vec<_>>())
         })?;
+        for warning in bpa_infra::provider::atlas::read_warnings(&lives) {
+            tracing::warn!("{warning}");
+        }
         Ok(bpa_infra::outputs::collect(&lives)
             .get("atlas_private_connection_string")
             .and_then(|v| v.as_str())
