@@ -29,35 +29,14 @@ const LAYERS: &[&[&str]] = &[
 
 /// References that break the rule today, each while the issue that removes it is open.
 /// An entry that no longer matches a reference fails the test: delete it with the fix.
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "provider/aws/rds.rs",
-        "plan/mod.rs",
-        "issue 16: the RDS pre-flight checks move into a provider trait method called by the planner",
-    ),
-    (
-        "provider/aws/rds/tests.rs",
-        "plan/mod.rs",
-        "issue 16: the RDS pre-flight checks move into a provider trait method called by the planner",
-    ),
-    (
-        "provider/aws/options.rs",
-        "provider/aws/ecr.rs",
-        "issue 16: TeardownOptions::refusal, which only tests call, goes",
-    ),
-    (
-        "provider/aws/options.rs",
-        "provider/aws/rds.rs",
-        "issue 16: TeardownOptions::refusal, which only tests call, goes",
-    ),
-];
+const EXCEPTIONS: &[(&str, &str, &str)] = &[];
 
 /// What points at design notes outside the repository, which a clone does not have.
 const OUTSIDE_POINTERS: &[&str] = &["../shared", "DESIGN.md", "AWS-FACTS.md", "STYLE.md"];
 
 /// Files that still point outside while they are being split (issue 16); each is to
 /// point at `docs/` instead. An entry whose file no longer does fails the test.
-const OUTSIDE_EXCEPTIONS: &[&str] = &["src/provider/aws/rds.rs"];
+const OUTSIDE_EXCEPTIONS: &[&str] = &[];
 
 /// Returns the repository's files (relative, `/`-separated) that mention one of
 /// `OUTSIDE_POINTERS`, leaving out build output, Git's own files and this file.

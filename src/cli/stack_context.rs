@@ -7,8 +7,7 @@ use bpa_infra::aws::Aws;
 use bpa_infra::plan::{self, LiveState, Plan};
 use bpa_infra::profile::Profile;
 use bpa_infra::provider::aws::ProviderOptions;
-use bpa_infra::provider::aws::rds::Severity;
-use bpa_infra::provider::{Providers, RetryPolicy};
+use bpa_infra::provider::{Providers, RetryPolicy, Severity};
 use bpa_infra::stack::{self, Component, Stack};
 use clap::builder::TypedValueParser;
 
@@ -85,14 +84,13 @@ impl StackContext {
         Ok((aws, providers))
     }
 
-    /// Runs the RDS pre-flight checks (engine version exists, instance class orderable in
-    /// the profile's mode, with the storage asked for) for the databases `plan` would
-    /// create, replace, or change in one of those settings. What RDS says it would reject
+    /// Runs the providers' pre-flight checks (for RDS: the engine version exists, the
+    /// instance class is orderable in the profile's mode, with the storage asked for) of
+    /// what `plan` would create, replace or update. What the cloud says it would reject
     /// becomes a conflict of `plan`, so `plan` shows it and `up` writes nothing; a check
     /// that cannot be made (missing permission) only warns.
-    pub async fn preflight(&self, aws: &Aws, plan: &mut Plan) {
-        match bpa_infra::provider::aws::rds::check_plan(aws.sdk_config(), &self.scoped, plan).await
-        {
+    pub async fn preflight(&self, providers: &Providers, plan: &mut Plan) {
+        match plan::preflight(&self.scoped, plan, providers).await {
             Ok(findings) => {
                 for finding in findings {
                     if finding.severity == Severity::Warning {

@@ -1,14 +1,17 @@
 //! The planner: desired [`Stack`] against [`LiveState`] gives a [`Plan`], a value that
 //! says what `up` or `down` will do, attribute by attribute (docs/architecture.md, "Data flow").
 //!
-//! A plan makes no cloud call: the live state is read first ([`observe`]), or assumed
-//! empty (`plan --offline`), in which case no provider is needed at all. Resources with
-//! our names that we do not own, and adopted resources that differ from the profile,
-//! are conflicts: reported, never touched; a plan with conflicts is not applied.
+//! Planning makes no cloud call: the live state is read first ([`observe`]), or assumed
+//! empty (`plan --offline`), in which case no provider is needed at all; the
+//! [`preflight`] checks that follow ask the providers, read-only, whether the cloud
+//! would accept the changes. Resources with our names that we do not own, and adopted
+//! resources that differ from the profile, are conflicts: reported, never touched; a
+//! plan with conflicts is not applied.
 
 mod estimate;
 mod markdown;
 mod observe;
+mod preflight;
 mod render;
 mod saved;
 
@@ -25,6 +28,7 @@ use crate::stack::{Address, Component, Ownership, Resource, ResourceKind, Stack,
 pub use estimate::{PathStep, about};
 pub use markdown::{GITHUB_COMMENT_LIMIT, MARKER, MarkdownOptions, render_markdown};
 pub use observe::{LiveState, ObserveError, observe};
+pub use preflight::preflight;
 pub use render::{TextOptions, render_json, render_text};
 pub use saved::{Moved, PlanFileError};
 
@@ -181,26 +185,6 @@ impl Plan {
 
     pub fn change(&self, address: &Address) -> Option<&Change> {
         self.changes.iter().find(|c| &c.address == address)
-    }
-
-    /// The resources of `stack` this plan creates or replaces, or updates in one of
-    /// `attributes`: the ones whose new settings a pre-flight check should look at.
-    pub fn resources_changing(&self, stack: &Stack, attributes: &[&str]) -> Vec<Resource> {
-        stack
-            .resources()
-            .iter()
-            .filter(|r| {
-                self.change(&r.address).is_some_and(|c| match c.action {
-                    Action::Create | Action::Replace => true,
-                    Action::Update => c
-                        .diffs
-                        .iter()
-                        .any(|d| attributes.contains(&d.attribute.as_str())),
-                    Action::Delete | Action::NoOp => false,
-                })
-            })
-            .cloned()
-            .collect()
     }
 
     /// Refuses the change of `address`: a check made before applying found that the

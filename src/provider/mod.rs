@@ -281,6 +281,33 @@ pub struct Observation {
     pub others: Vec<Live>,
 }
 
+/// How serious a pre-flight finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The cloud answered, and the answer says making the change would fail.
+    Error,
+    /// Something could not be checked, or will work but deserves attention.
+    Warning,
+}
+
+/// One result of a pre-flight check ([`ResourceProvider::preflight`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub address: Address,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// What a plan proposes for a resource whose pre-flight checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proposal<'a> {
+    /// Created, or replaced: every setting is new.
+    Create,
+    /// Updated in these attributes.
+    Update(&'a [&'a str]),
+}
+
 /// One resource kind's side of the boundary.
 ///
 /// `create`, `update` and `delete` start the change and return; `wait_ready` and
@@ -362,6 +389,20 @@ pub trait ResourceProvider: Send + Sync {
     fn deletion_refusal(&self, live: &Live) -> Option<String> {
         let _ = live;
         None
+    }
+
+    /// Checks, with read-only calls, that the cloud will accept what the plan proposes
+    /// for `desired` (an engine version that exists, an instance class that can be
+    /// ordered): the planner calls it for every resource it creates, replaces or
+    /// updates, and turns each [`Severity::Error`] finding into a conflict. A check that
+    /// cannot be made is a warning, not an error. The default has no checks.
+    async fn preflight(
+        &self,
+        desired: &Resource,
+        proposal: Proposal<'_>,
+    ) -> Result<Vec<Finding>, ProviderError> {
+        let _ = (desired, proposal);
+        Ok(Vec::new())
     }
 
     /// Compares the desired spec (references to known outputs resolved) with `live` and

@@ -88,7 +88,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
         let live = context.observe(&context.scoped, &providers).await?;
         let mut plan = context.plan_apply(&live, &providers);
         plan.only = only.clone();
-        context.preflight(&aws, &mut plan).await;
+        context.preflight(&providers, &mut plan).await;
         if let Some(saved) = &saved {
             refuse_if_moved(saved, &plan)?;
         }

@@ -37,10 +37,10 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
         bpa_infra::engine::with_estimate(plan::plan_offline(&context.scoped), &context.scoped)
     } else {
         live::runtime()?.block_on(async {
-            let (aws, providers) = context.connect(global, "plan", &Default::default()).await?;
+            let providers = context.providers(global, "plan").await?;
             let live = context.observe(&context.scoped, &providers).await?;
             let mut plan = context.plan_apply(&live, &providers);
-            context.preflight(&aws, &mut plan).await;
+            context.preflight(&providers, &mut plan).await;
             Ok::<Plan, CliError>(plan)
         })?
     };

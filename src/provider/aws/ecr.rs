@@ -16,6 +16,7 @@ use aws_sdk_ecr::types::{
 use futures::stream::{self, StreamExt};
 
 use super::options::{ProviderOptions, TeardownOptions};
+use super::support::parse_json;
 use super::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
     AttributeChange, ChangeClass, Live, Observation, ObservedOwnership, ProviderError, Providers,
@@ -185,11 +186,8 @@ impl EcrProvider {
             Err(ProviderError::NotFound { .. }) => return Ok(Value::Null),
             Err(err) => return Err(err),
         };
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(json) => Ok(from_json(json)),
-            // Not JSON: keep the text, which differs from any desired policy.
-            Err(_) => Ok(Value::from(text)),
-        }
+        // Not JSON: keep the text, which differs from any desired policy.
+        Ok(parse_json(&text).unwrap_or_else(|| Value::from(text)))
     }
 
     async fn holds_images(&self, address: &Address, name: &str) -> Result<bool, ProviderError> {
@@ -549,22 +547,6 @@ fn ecr_tags(address: &Address, spec: &Spec) -> Result<Vec<Tag>, ProviderError> {
                 .map_err(|e| ProviderError::rejected(address, "InvalidTag", e.to_string()))
         })
         .collect()
-}
-
-/// Turns parsed JSON into a spec value; a number that is not an integer keeps its text.
-fn from_json(json: serde_json::Value) -> Value {
-    match json {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(b),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map_or_else(|| Value::from(n.to_string()), Value::Int),
-        serde_json::Value::String(s) => Value::Str(s),
-        serde_json::Value::Array(items) => Value::List(items.into_iter().map(from_json).collect()),
-        serde_json::Value::Object(map) => {
-            Value::Map(map.into_iter().map(|(k, v)| (k, from_json(v))).collect())
-        }
-    }
 }
 
 /// Turns a spec value into JSON; references and secrets have no place in a policy.

@@ -8,8 +8,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::provider::{Live, ProviderError};
-use crate::stack::{Address, ResourceKind, SecretRef};
+use crate::stack::{Address, SecretRef};
 
 /// Resolves a secret reference (`env:NAME`) to its value, or `None` when it is not set.
 pub type SecretLookup = Arc<dyn Fn(&SecretRef) -> Option<String> + Send + Sync>;
@@ -54,21 +53,6 @@ pub struct TeardownOptions {
     pub force_delete_images: bool,
     /// Where the providers record the final snapshots they asked for.
     pub final_snapshots: FinalSnapshots,
-}
-
-impl TeardownOptions {
-    /// Tells why deleting `live` would be refused with these options, judged from what
-    /// was read: the check `down` makes for every resource before it deletes anything.
-    /// `delete` checks again against a fresh read.
-    pub fn refusal(&self, live: &Live) -> Option<ProviderError> {
-        match live.kind {
-            ResourceKind::DbCluster | ResourceKind::DbInstance => {
-                super::rds::deletion_refusal(live, self)
-            }
-            ResourceKind::EcrRepository => super::ecr::deletion_refusal(live, self),
-            _ => None,
-        }
-    }
 }
 
 /// A final snapshot taken while deleting a database.

@@ -10,6 +10,7 @@ use aws_sdk_ecr::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_ecr::types::ImageIdentifier;
 use aws_smithy_mocks::{Rule, RuleMode, create_mock_http_client, mock};
 
+use super::super::support::json_to_value;
 use super::*;
 use crate::provider::diff_attributes;
 
@@ -34,7 +35,7 @@ fn address() -> Address {
 }
 
 fn policy() -> Value {
-    from_json(serde_json::json!({
+    json_to_value(serde_json::json!({
         "rules": [
             {"rulePriority": 1, "description": "Expire untagged images after 14 days",
              "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 14},
@@ -154,7 +155,7 @@ async fn lifecycle_policy_is_compared_as_parsed_json() {
 #[test]
 fn policy_json_round_trips() {
     let json = to_json(&policy()).unwrap();
-    assert_eq!(from_json(json.clone()), policy());
+    assert_eq!(json_to_value(json.clone()), policy());
     assert_eq!(json["rules"][1]["selection"]["countNumber"], 50);
     assert!(to_json(&Value::Secret(crate::stack::SecretRef::env("X"))).is_err());
 }
@@ -183,8 +184,9 @@ async fn a_repository_with_images_is_kept_unless_forced() {
         force_delete_images: true,
         ..TeardownOptions::default()
     };
-    assert!(forced.refusal(&live).is_none());
+    assert!(careful.deletion_refusal(&live).is_some());
     let forceful = EcrProvider::new(client(&rule_refs), forced);
+    assert!(forceful.deletion_refusal(&live).is_none());
     forceful.delete(&live, None).await.unwrap();
     assert_eq!(delete.num_calls(), 1);
 }
