@@ -79,6 +79,8 @@ mod tests {
             region: None,
             account: None,
             only: Vec::new(),
+            estimated_duration_seconds: 0,
+            critical_path: Vec::new(),
             operation: Operation::Apply,
             changes: vec![Change {
                 address: cluster_address(),
