@@ -3,6 +3,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
+use bpa_infra::profile::input::InputError;
 use bpa_infra::profile::{LoadError, ProfileErrors};
 
 use super::OutputFormat;
@@ -163,14 +164,15 @@ impl From<LoadError> for CliError {
         match err {
             LoadError::Invalid(errors) => Self::InvalidProfile(errors),
             LoadError::Read { path, source } => {
-                let hint = if source.kind() == std::io::ErrorKind::NotFound {
+                let not_found = matches!(&source, InputError::Io(e) if e.kind() == std::io::ErrorKind::NotFound);
+                let hint = if not_found {
                     Some(format!(
                         "profile names resolve to profiles/NAME.yaml relative to the current directory; \
                          check that {} exists or pass a path",
                         path.display()
                     ))
                 } else {
-                    None
+                    source.hint()
                 };
                 Self::Message {
                     status: ExitStatus::InvalidProfile,

@@ -55,7 +55,15 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
     let saved = args
         .plan
         .as_ref()
-        .map(|path| Plan::load(path).map_err(|err| CliError::failure(error_chain(&err))))
+        .map(|path| {
+            Plan::load(path).map_err(|err| {
+                if err.is_bad_input() {
+                    CliError::invalid_profile(error_chain(&err))
+                } else {
+                    CliError::failure(error_chain(&err))
+                }
+            })
+        })
         .transpose()?;
     let options = ProviderOptions {
         secrets: Arc::new(env_secret),

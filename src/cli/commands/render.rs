@@ -191,7 +191,17 @@ fn render_error(err: render::RenderError) -> CliError {
         ),
         _ => None,
     };
-    let error = CliError::failure(error_chain(&err));
+    let error = match &err {
+        // A template file that is not a regular file, or too large, is bad input.
+        render::RenderError::ReadTemplate { source, .. } if source.is_refused() => {
+            let error = CliError::invalid_profile(error_chain(&err));
+            return match source.hint() {
+                Some(hint) => error.hinted(hint),
+                None => error,
+            };
+        }
+        _ => CliError::failure(error_chain(&err)),
+    };
     match hint {
         Some(hint) => error.hinted(hint),
         None => error,

@@ -650,16 +650,17 @@ fn tags_must_not_use_reserved_prefixes() {
 
 #[test]
 fn tags_must_fit_aws_lengths() {
-    let long_key = "k".repeat(129);
+    // EC2's `Tag.Key` takes 127 characters, one fewer than the other services.
+    let long_key = "k".repeat(128);
     assert_error(
         &set(BASE, "/tags", json!({ long_key.clone(): "x" })),
         &format!("tags.{long_key}"),
-        "a tag key must be 1 to 128 characters",
+        "a tag key must be 1 to 127 characters",
     );
     valid(&set(
         BASE,
         "/tags",
-        json!({ "k".repeat(128): "v".repeat(256) }),
+        json!({ "k".repeat(127): "v".repeat(256) }),
     ));
     assert_error(
         &set(BASE, "/tags", json!({"team": "v".repeat(257)})),
@@ -1432,9 +1433,9 @@ fn storage_rules_of_multi_az_db_clusters() {
 fn general_purpose_storage_iops_rules() {
     let storage = |v: Value| set(BASE, "/rds/storage", v);
     assert_error(
-        &storage(json!({"type": "gp3", "size_gib": 400, "iops": 2999})),
+        &storage(json!({"type": "gp3", "size_gib": 400, "iops": 11999})),
         "rds.storage.iops",
-        "gp3 IOPS must be 3000 to 64000, not 2999",
+        "gp3 IOPS must be 12000 to 64000 from 400 GiB, not 11999",
     );
     assert_error(
         &storage(json!({"type": "gp3", "size_gib": 400, "iops": 64001})),
@@ -1442,7 +1443,7 @@ fn general_purpose_storage_iops_rules() {
         "not 64001",
     );
     valid(&storage(
-        json!({"type": "gp3", "size_gib": 400, "iops": 3000}),
+        json!({"type": "gp3", "size_gib": 400, "iops": 12000}),
     ));
     valid(&storage(
         json!({"type": "gp3", "size_gib": 400, "iops": 64000}),
@@ -1932,4 +1933,258 @@ fn other_messages() {
             ),
         ])
     );
+}
+
+// ----- issue 17 §4: rules AWS enforces -------------------------------------------
+
+#[test]
+fn a_multi_az_cluster_identifier_has_at_most_52_characters() {
+    let id = |n: usize| format!("a{}", "b".repeat(n - 1));
+    valid(&set(BASE, "/rds/identifier", json!(id(52))));
+    let error = assert_error(
+        &set(BASE, "/rds/identifier", json!(id(53))),
+        "rds.identifier",
+        "is 53 characters; a Multi-AZ DB cluster identifier has 1 to 52",
+    );
+    assert!(error.hint.unwrap().contains("1 to 52"));
+    // A DB instance keeps CreateDBInstance's 63.
+    let instance = |n: usize| {
+        edited(BASE, |d| {
+            d["rds"]["mode"] = json!("multi-az-instance");
+            d["rds"]["identifier"] = json!(id(n));
+        })
+    };
+    valid(&instance(63));
+    assert_error(
+        &instance(64),
+        "rds.identifier",
+        "a DB instance identifier has 1 to 63",
+    );
+}
+
+#[test]
+fn a_multi_az_cluster_always_has_provisioned_iops() {
+    let storage = |v: Value| set(BASE, "/rds/storage", v);
+    // gp3 below 400 GiB: RDS fixes its IOPS, and a cluster cannot be made without them.
+    assert_error(
+        &storage(json!({"type": "gp3", "size_gib": 100})),
+        "rds.storage.size_gib",
+        "a Multi-AZ DB cluster on gp3 needs at least 400 GiB, not 100",
+    );
+    assert_error(
+        &storage(json!({"type": "gp3", "size_gib": 100, "iops": 3000})),
+        "rds.storage.iops",
+        "RDS takes gp3 IOPS only from 400 GiB",
+    );
+    assert_error(
+        &storage(json!({"type": "gp3", "size_gib": 400})),
+        "rds.storage.iops",
+        "a Multi-AZ DB cluster needs provisioned IOPS, for gp3 too",
+    );
+    assert_error(
+        &storage(json!({"type": "io2", "size_gib": 400})),
+        "rds.storage.iops",
+        "io2 storage needs provisioned IOPS",
+    );
+    valid(&storage(
+        json!({"type": "io1", "size_gib": 100, "iops": 1000}),
+    ));
+}
+
+#[test]
+fn a_multi_az_instance_on_gp3_takes_iops_only_from_400_gib() {
+    let instance = |v: Value| {
+        edited(BASE, |d| {
+            d["rds"]["mode"] = json!("multi-az-instance");
+            d["rds"]["storage"] = v;
+        })
+    };
+    let small = valid(&instance(json!({"type": "gp3", "size_gib": 100})));
+    assert_eq!(small.rds.storage.iops, None);
+    assert_error(
+        &instance(json!({"type": "gp3", "size_gib": 100, "iops": 3000})),
+        "rds.storage.iops",
+        "RDS takes gp3 IOPS only from 400 GiB",
+    );
+    valid(&instance(json!({"type": "gp3", "size_gib": 400})));
+    valid(&instance(
+        json!({"type": "gp3", "size_gib": 500, "iops": 20000}),
+    ));
+}
+
+#[test]
+fn label_keys_and_values_fit_what_eks_takes() {
+    let label =
+        |key: &str, value: &str| set(BASE, "/eks/node_groups/0/labels", json!({ key: value }));
+    let name = "n".repeat(63);
+    valid(&label(&name, &"v".repeat(63)));
+    // Kubernetes allows a 253-character prefix; EKS's `labelKey` is 63 in all.
+    let prefixed = format!("{}/{}", "example.com", "n".repeat(52));
+    assert_eq!(prefixed.len(), 64);
+    assert_error(
+        &label(&prefixed, "v"),
+        &format!("eks.node_groups[0].labels.{prefixed}"),
+        "EKS takes at most 63, prefix included",
+    );
+    valid(&label(&prefixed[1..], "v"));
+    assert_error(
+        &label(&format!("{name}n"), "v"),
+        &format!("eks.node_groups[0].labels.{name}n"),
+        "not a Kubernetes label key",
+    );
+    assert_error(
+        &label("team", ""),
+        "eks.node_groups[0].labels.team",
+        "empty value, which EKS refuses",
+    );
+    assert_error(
+        &label("team", &"v".repeat(64)),
+        "eks.node_groups[0].labels.team",
+        "not a Kubernetes label value",
+    );
+}
+
+#[test]
+fn tags_use_only_characters_iam_and_rds_accept() {
+    for (key, value) in [
+        ("cost[center]", "x"),
+        ("team", "a,b"),
+        ("team", "x#1"),
+        ("t\u{9}", "x"),
+    ] {
+        let text = set(BASE, "/tags", json!({ key: value }));
+        let found = errors(&text);
+        assert!(
+            found.iter().any(|e| e.path == format!("tags.{key}")
+                && e.message.contains("which IAM and RDS refuse in tags")),
+            "{key}={value}: {found:?}"
+        );
+    }
+    valid(&set(
+        BASE,
+        "/tags",
+        json!({"cost-center": "Équipe données 42", "owner": "a.b+c=d/e:f@g_h"}),
+    ));
+    assert_error(
+        &set(BASE, "/tags", json!({"rds:owner": "x"})),
+        "tags.rds:owner",
+        "reserves",
+    );
+}
+
+#[test]
+fn tags_leave_room_for_the_tools_own() {
+    let tags = |n: usize| {
+        let map: serde_json::Map<String, Value> =
+            (0..n).map(|i| (format!("t{i}"), json!("v"))).collect();
+        set(BASE, "/tags", Value::Object(map))
+    };
+    valid(&tags(46));
+    assert_error(
+        &tags(47),
+        "tags",
+        "47 tags are too many: AWS allows 50 per resource and the tool adds 4",
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_before_it_is_indexed() {
+    let deep = format!(
+        "apiVersion: bpa-infra/v1\nname: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let all = errors(&deep);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(
+        all[0].message.contains("nests more than 64 levels deep"),
+        "{}",
+        all[0].message
+    );
+    // The deepest real profile is far from the limit.
+    valid(PROD);
+}
+
+/// A tag pattern as botocore states it, matched as a whole (AWS anchors it).
+fn matches_pattern(pattern: &str, text: &str) -> bool {
+    let schema = json!({"type": "string", "pattern": format!("^(?:{pattern})$")});
+    jsonschema::validator_for(&schema)
+        .expect("the pattern compiles")
+        .is_valid(&json!(text))
+}
+
+/// Which service tags a kind of resource, and that service's tag rules from its
+/// botocore model: key and value patterns (where the model states them) and lengths.
+fn tag_rules(kind: crate::stack::ResourceKind) -> (&'static str, Option<&'static str>, usize) {
+    use crate::stack::ResourceKind as K;
+    // IAM: `tagKeyType`/`tagValueType` patterns; RDS: `Tag.Key`/`Tag.Value` documentation
+    // ("Java regex"). EC2 (`Tag.Key` ≤ 127), EKS and ECR state no character pattern.
+    const IAM_RDS: &str = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*";
+    match kind {
+        K::IamRole | K::IamPolicy => ("iam", Some(IAM_RDS), 128),
+        K::DbClusterParameterGroup
+        | K::DbParameterGroup
+        | K::DbSubnetGroup
+        | K::DbCluster
+        | K::DbInstance => ("rds", Some(IAM_RDS), 128),
+        K::EksCluster | K::NodeGroup | K::EksAddon => ("eks", None, 128),
+        K::EcrRepository => ("ecr", None, 128),
+        _ => ("ec2", None, 127),
+    }
+}
+
+/// Every tag the stack of every shipped profile puts on a resource is one its service
+/// accepts: at most 50 per resource, keys and values within the service's lengths and
+/// pattern. A failure names the resource, the service and the tag.
+#[test]
+fn every_generated_tag_is_one_its_service_accepts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 2, "{paths:?}");
+    for path in paths {
+        let profile = crate::profile::load(&path).unwrap();
+        let stack = crate::stack::build(&profile).unwrap();
+        for resource in stack.resources() {
+            let Some(crate::stack::Value::Map(tags)) = resource.spec.get("tags") else {
+                continue;
+            };
+            let (service, pattern, max_key) = tag_rules(resource.kind);
+            if tags.len() > 50 {
+                refused.push(format!("{}: {} tags", resource.address, tags.len()));
+            }
+            for (key, value) in tags {
+                let value = value.as_str().unwrap_or_default();
+                checked += 1;
+                let ok = !key.is_empty()
+                    && key.chars().count() <= max_key
+                    && value.chars().count() <= 256
+                    && pattern.is_none_or(|p| matches_pattern(p, key) && matches_pattern(p, value));
+                if !ok {
+                    refused.push(format!("{} ({service}): {key} = {value}", resource.address));
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} tags checked");
+    assert!(
+        refused.is_empty(),
+        "tags their service refuses:\n{}",
+        refused.join("\n")
+    );
+}
+
+#[test]
+fn the_tag_pattern_check_can_fail() {
+    // The two sides of the check above, on the address form `ecr.repository[bpa/ui]`.
+    let (_, iam, _) = tag_rules(crate::stack::ResourceKind::IamRole);
+    assert!(matches_pattern(iam.unwrap(), "iam.node_role"));
+    assert!(!matches_pattern(iam.unwrap(), "ecr.repository[bpa/ui]"));
+    assert!(rules::is_tag_char('é') && !rules::is_tag_char('['));
 }
