@@ -522,7 +522,7 @@ fn a_changed_setting_plans_exactly_that_update() {
     );
 
     // io2 → gp3 with its IOPS: RDS changes it in place (a long storage optimization).
-    let path = profile(dir.path(), "{ type: gp3, size_gib: 400, iops: 3000 }", "");
+    let path = profile(dir.path(), "{ type: gp3, size_gib: 400, iops: 12000 }", "");
     let plan = plan_json(&moto, &path);
     assert_eq!(
         changes(&plan),
@@ -553,14 +553,14 @@ fn a_changed_setting_plans_exactly_that_update() {
         "{text}"
     );
 
-    // Without IOPS RDS refuses it: the plan says so, with the reason.
+    // Without IOPS RDS refuses a Multi-AZ DB cluster (CreateDBCluster's `Iops`):
+    // validation says so before any plan.
     let path = profile(dir.path(), "{ type: gp3, size_gib: 400 }", "");
     let (code, stdout, stderr) = run(&moto, &path, &["plan", "--only", "rds,ecr"]);
-    assert_ne!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(code, 65, "{stdout}\n{stderr}");
     let text = format!("{stdout}\n{stderr}");
-    assert!(text.contains("rds.cluster"), "{text}");
-    assert!(text.contains("storage_type"), "{text}");
-    assert!(text.contains("set rds.storage.iops"), "{text}");
+    assert!(text.contains("rds.storage.iops"), "{text}");
+    assert!(text.contains("needs provisioned IOPS"), "{text}");
 
     // Applying the backup change changes exactly that.
     let text =
