@@ -172,7 +172,8 @@ pub fn is_tag_char(c: char) -> bool {
 }
 
 /// Checks a profile tag: lengths and characters every tagged service accepts, and
-/// the prefixes AWS (`aws:`; `rds:` for RDS) and the tool (`bpa-infra:`) keep.
+/// the prefixes AWS (`aws:`; `rds:` for RDS, in keys and values) and the tool
+/// (`bpa-infra:`, in keys) keep.
 pub fn check_tag(key: &str, value: &str) -> Check {
     let allowed = "letters, digits, spaces and `_ . : / = + - @`";
     if key.is_empty() || key.chars().count() > MAX_TAG_KEY {
@@ -199,14 +200,28 @@ pub fn check_tag(key: &str, value: &str) -> Check {
             format!("use only {allowed}"),
         ));
     }
-    let lower = key.to_ascii_lowercase();
-    if lower.starts_with("aws:") || lower.starts_with("rds:") {
+    // RDS: keys and values "can't be prefixed with aws: or rds:" (`Tag.Key`/`Tag.Value`);
+    // EKS: no `aws:` "or any upper or lowercase combination" for keys or values (`TagMap`).
+    let reserved = |text: &str| {
+        let lower = text.get(..4).map(str::to_ascii_lowercase);
+        matches!(lower.as_deref(), Some("aws:" | "rds:"))
+    };
+    if reserved(key) {
         return Err(problem(
             format!(
                 "tag key `{key}` uses the `{}` prefix, which AWS reserves",
                 &key[..4]
             ),
             "choose another key",
+        ));
+    }
+    if reserved(value) {
+        return Err(problem(
+            format!(
+                "tag value `{value}` starts with `{}`, which AWS reserves for its own values",
+                &value[..4]
+            ),
+            "change the start of the value",
         ));
     }
     if key.starts_with("bpa-infra:") {

@@ -2070,6 +2070,11 @@ fn tags_use_only_characters_iam_and_rds_accept() {
         "tags.rds:owner",
         "reserves",
     );
+    assert_error(
+        &set(BASE, "/tags", json!({"owner": "AWS:team"})),
+        "tags.owner",
+        "starts with `AWS:`, which AWS reserves",
+    );
 }
 
 #[test]
