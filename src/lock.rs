@@ -1,6 +1,6 @@
 //! The run lock: at most one `up` or `down` works on a profile at a time.
 //!
-//! There is no state file (DESIGN.md §4), so the lock lives in the cloud as well: one
+//! There is no state file (docs/architecture.md, "State"), so the lock lives in the cloud as well: one
 //! record in a [`LockStore`] (on AWS, an item in a DynamoDB table the profile owns, see
 //! `provider::aws::dynamodb`). Taking it is one atomic conditional write — "put this
 //! record if there is none" — so two runs that try at the same moment cannot both

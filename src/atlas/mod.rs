@@ -1,6 +1,6 @@
 //! A client of the MongoDB Atlas Admin API v2, for the calls the private endpoint needs:
 //! the project's AWS endpoint services, the interface endpoints registered with them,
-//! and the clusters' private connection strings (AWS-FACTS.md, Atlas).
+//! and the clusters' private connection strings (docs/aws-facts.md, "MongoDB Atlas private endpoint").
 //!
 //! Every request carries the versioned media type
 //! (`Accept: application/vnd.atlas.2023-01-01+json`, and the same `Content-Type` on a

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_eks::error::ProvideErrorMetadata;
-use aws_sdk_eks::error::SdkError;
+use aws_sdk_eks::config::http::HttpResponse;
+use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
+
+use crate::error::chain;
+use crate::provider::aws::errors::{ErrorClass, classify};
 
 /// How to reach AWS: the region, an optional named profile and endpoint override.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub struct AwsOptions {
 #[derive(Debug, Clone)]
 pub struct Aws {
     config: SdkConfig,
+    /// The account of the credentials in use (`sts:GetCallerIdentity`).
+    account: String,
 }
 
 impl Aws {
@@ -56,7 +61,20 @@ impl Aws {
             .provide_credentials()
             .await
             .map_err(|err| AwsError::no_credentials(chain(&err)))?;
-        Ok(Self { config })
+        // The account is part of a stack's identity (plans name it, a saved plan is
+        // refused in another); asking for it also proves the credentials work.
+        let identity = aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|err| AwsError::from_sdk("sts:GetCallerIdentity", "", &err))?;
+        let account = identity.account().unwrap_or_default().to_owned();
+        Ok(Self { config, account })
+    }
+
+    /// Returns the AWS account of the credentials in use.
+    pub fn account(&self) -> &str {
+        &self.account
     }
 
     /// Returns the SDK configuration every client is built from.
@@ -102,21 +120,18 @@ impl AwsError {
         }
     }
 
-    pub(crate) fn from_sdk<E, R>(operation: &str, resource: &str, err: &SdkError<E, R>) -> Self
+    /// Makes the error of a failed SDK call, classified by the providers' one classifier
+    /// ([`classify`]).
+    pub(crate) fn from_sdk<E>(
+        operation: &str,
+        resource: &str,
+        err: &SdkError<E, HttpResponse>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + 'static,
     {
-        let kind = match err.code() {
-            Some(
-                "AccessDenied"
-                | "AccessDeniedException"
-                | "UnauthorizedOperation"
-                | "UnrecognizedClientException"
-                | "InvalidClientTokenId"
-                | "ExpiredToken"
-                | "ExpiredTokenException",
-            ) => AwsErrorKind::AccessDenied,
+        let kind = match classify(err) {
+            ErrorClass::AccessDenied => AwsErrorKind::AccessDenied,
             _ => AwsErrorKind::Other,
         };
         Self {
@@ -126,20 +141,4 @@ impl AwsError {
             message: chain(err),
         }
     }
-}
-
-/// Joins an error's message and its sources' into one line: the SDK's top-level messages
-/// ("service error", "dispatch failure") say little without the causes.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

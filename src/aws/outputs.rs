@@ -2,7 +2,7 @@
 //!
 //! A resource that does not exist yet leaves its values unset (the renderer shows a
 //! placeholder); any other failure is an error. So is a resource found by the profile's
-//! deterministic name that is not the profile's own (DESIGN.md §4): its endpoint must not
+//! deterministic name that is not the profile's own (docs/architecture.md, "State"): its endpoint must not
 //! be rendered, nor its master secret read, as if it were.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! Reads live outputs from AWS for the commands that render or connect (`render`,
-//! `db init`), and turns AWS failures into CLI errors with hints.
+//! `db init`).
 
-use bpa_infra::aws::{self, Aws, AwsError, AwsErrorKind, AwsOptions};
+use bpa_infra::aws::{self, Aws, AwsOptions};
 use bpa_infra::profile::Profile;
 use bpa_infra::render::LiveOutputs;
 
@@ -12,16 +12,15 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|err| CliError::failure(format!("cannot start the async runtime: {err}")))
+        .map_err(|err| CliError::internal(format!("cannot start the async runtime: {err}")))
 }
 
-/// Returns the AWS options from the global flags, with the profile's region by default.
+/// Returns the AWS options from the global flags, in the profile's region.
 pub fn aws_options(global: &GlobalArgs, profile: &Profile) -> AwsOptions {
     AwsOptions {
-        region: global
-            .region
-            .clone()
-            .unwrap_or_else(|| profile.region.clone()),
+        // Never `--region` nor AWS_REGION: the profile's stack lives in its own region
+        // (`GlobalArgs::load_profile` refuses a `--region` that differs).
+        region: profile.region.clone(),
         profile: global.aws_profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
     }
@@ -37,12 +36,12 @@ pub fn outputs(global: &GlobalArgs, profile: &Profile) -> Result<LiveOutputs, Cl
         let aws = connect(global, profile, RENDER_HINT).await?;
         aws::outputs::read(&aws, profile)
             .await
-            .map_err(|err| aws_error(err, RENDER_HINT))
+            .map_err(|err| CliError::from_aws(err, RENDER_HINT))
     })
 }
 
 /// Connects to AWS with the global flags; `alternative` ends the hint when there are no
-/// credentials (see [`aws_error`]).
+/// credentials (see [`CliError::from_aws`]).
 pub async fn connect(
     global: &GlobalArgs,
     profile: &Profile,
@@ -50,32 +49,5 @@ pub async fn connect(
 ) -> Result<Aws, CliError> {
     Aws::connect(&aws_options(global, profile))
         .await
-        .map_err(|err| aws_error(err, alternative))
-}
-
-/// Turns an AWS error into a CLI error with a hint; `alternative` (may be empty) says how
-/// the command can do without AWS, for when there are no credentials.
-pub fn aws_error(err: AwsError, alternative: &str) -> CliError {
-    let hint = match err.kind {
-        AwsErrorKind::NoCredentials => {
-            let mut hint =
-                "configure AWS credentials (environment, `--aws-profile NAME`, or `aws sso login`)"
-                    .to_owned();
-            if !alternative.is_empty() {
-                hint.push_str(", ");
-                hint.push_str(alternative);
-            }
-            Some(hint)
-        }
-        AwsErrorKind::AccessDenied => Some(format!(
-            "the credentials in use lack the permission for {}",
-            err.operation
-        )),
-        AwsErrorKind::Other => None,
-    };
-    let error = CliError::failure(err.to_string());
-    match hint {
-        Some(hint) => error.hinted(hint),
-        None => error,
-    }
+        .map_err(|err| CliError::from_aws(err, alternative))
 }

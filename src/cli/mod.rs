@@ -43,7 +43,7 @@ pub struct GlobalArgs {
         value_name = "NAME|PATH"
     )]
     pub profile: Option<String>,
-    /// AWS region (overrides the profile's region)
+    /// AWS region; must be the profile's own (a check for scripts: it never moves a stack)
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
     /// Named AWS credentials profile
@@ -153,6 +153,25 @@ impl GlobalArgs {
                 .hinted("pass `-p NAME` (profiles/NAME.yaml) or `-p path/to/profile.yaml`, or set BPA_INFRA_PROFILE")
         })?;
         Ok(bpa_infra::profile::resolve_path(name))
+    }
+
+    /// Loads the profile of `-p`, refusing a `--region` other than the profile's: a
+    /// stack is (profile name, region, account), so a flag must never move a profile's
+    /// stack to another region (nor does `AWS_REGION`: every call goes to the profile's
+    /// region).
+    pub fn load_profile(&self) -> Result<(PathBuf, bpa_infra::profile::Profile), CliError> {
+        let path = self.profile_path()?;
+        let profile = bpa_infra::profile::load(&path)?;
+        if let Some(region) = self.region.as_deref().filter(|r| *r != profile.region) {
+            return Err(CliError::usage(format!(
+                "--region {region} differs from the region of profile {} ({}, in {})",
+                profile.name,
+                profile.region,
+                path.display()
+            ))
+            .hinted("a profile's stack lives in the profile's region: drop --region, or use a profile written for that region (the same `name` in another region is another stack)"));
+        }
+        Ok((path, profile))
     }
 }
 

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bpa_infra::aws::Aws;
-use bpa_infra::lock::{
-    self, Holder, Liveness, LockError, LockEvent, LockOptions, LockStore, RunLock,
-};
+use bpa_infra::lock::{self, Holder, Liveness, LockEvent, LockOptions, LockStore, RunLock};
 use bpa_infra::profile::Profile;
 use bpa_infra::provider::aws::dynamodb::DynamoLockStore;
 use clap::Args;
@@ -58,7 +56,7 @@ pub async fn acquire(
         report(output, &event);
     })
     .await
-    .map_err(refusal)
+    .map_err(CliError::from)
 }
 
 /// Deletes the lock's table when it is all that is left of the profile (`down` found
@@ -92,23 +90,6 @@ pub async fn release_and_remove(lock: RunLock) {
     if let Err(err) = lock.release_and_remove().await {
         tracing::warn!("could not delete the run lock's table: {err}");
     }
-}
-
-fn refusal(err: LockError) -> CliError {
-    let hint = match &err {
-        LockError::Held {
-            staleness: Some(_), ..
-        } => "if no other run is working on this profile, pass --take-over-stale-lock".to_owned(),
-        LockError::Held { .. } => "wait for that run to finish, or pass --lock-wait SECONDS to wait for it; \
-             a run that was killed leaves its lock behind: once its process is gone (or it has been silent for 10 minutes), \
-             --take-over-stale-lock takes it over"
-            .to_owned(),
-        LockError::Store { .. } => {
-            "the lock keeps two runs from changing the same profile at once; fix the cause and run again"
-                .to_owned()
-        }
-    };
-    CliError::failure(err.to_string()).hinted(hint)
 }
 
 /// Shows a wait or a take-over on stderr (a JSON line with `--output json`).

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use bpa_infra::aws::Aws;
 use bpa_infra::plan::{self, LiveState, Plan};
-use bpa_infra::profile::{self, Profile};
+use bpa_infra::profile::Profile;
 use bpa_infra::provider::aws::ProviderOptions;
 use bpa_infra::provider::aws::rds::Severity;
 use bpa_infra::provider::{Providers, RetryPolicy};
@@ -35,10 +35,9 @@ pub struct StackContext {
 impl StackContext {
     /// Loads the profile of `-p` and builds its stack, scoped to `only` (all when empty).
     pub fn load(global: &GlobalArgs, only: &[Component]) -> Result<Self, CliError> {
-        let path = global.profile_path()?;
-        let profile = profile::load(&path)?;
+        let (path, profile) = global.load_profile()?;
         let full = stack::build(&profile).map_err(|err| {
-            CliError::failure(format!(
+            CliError::internal(format!(
                 "cannot build the stack of {}: {err}",
                 path.display()
             ))
@@ -81,6 +80,7 @@ impl StackContext {
     ) -> Result<(Aws, Providers), CliError> {
         let aws = live::connect(global, &self.profile, command).await?;
         let mut providers = bpa_infra::provider::aws::providers_with(aws.sdk_config(), options);
+        providers.set_account(aws.account());
         register_atlas(&mut providers, &self.profile, aws.sdk_config())?;
         Ok((aws, providers))
     }
@@ -110,9 +110,7 @@ impl StackContext {
         stack: &Stack,
         providers: &Providers,
     ) -> Result<LiveState, CliError> {
-        plan::observe(stack, providers, &RetryPolicy::default())
-            .await
-            .map_err(|err| CliError::failure(err.to_string()))
+        Ok(plan::observe(stack, providers, &RetryPolicy::default()).await?)
     }
 
     /// Plans `up` of the scoped stack against `live`.

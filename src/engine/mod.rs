@@ -1,6 +1,6 @@
 //! The executor: applies a [`Plan`] by walking the graph of its steps with bounded
 //! concurrency, so independent components (RDS, EKS, ECR) progress side by side
-//! (DESIGN.md §2).
+//! (docs/architecture.md, "Data flow").
 //!
 //! It applies exactly the plan it is given, no more: every step comes from one change.
 //! A resource starts once everything it depends on is ready; waits have a timeout per

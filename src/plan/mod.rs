@@ -1,5 +1,5 @@
 //! The planner: desired [`Stack`] against [`LiveState`] gives a [`Plan`], a value that
-//! says what `up` or `down` will do, attribute by attribute (DESIGN.md §2).
+//! says what `up` or `down` will do, attribute by attribute (docs/architecture.md, "Data flow").
 //!
 //! A plan makes no cloud call: the live state is read first ([`observe`]), or assumed
 //! empty (`plan --offline`), in which case no provider is needed at all. Resources with
@@ -18,7 +18,7 @@ use crate::provider::{
     AttributeChange, ChangeClass, Live, ObservedOwnership, Providers, Status, default_change_class,
     diff_attributes,
 };
-use crate::stack::{Address, Ownership, Resource, ResourceKind, Stack, Value};
+use crate::stack::{Address, Ownership, Resource, ResourceKind, Stack, Teardown, Value};
 
 pub use observe::{LiveState, ObserveError, observe};
 pub use render::{TextOptions, render_json, render_text};
@@ -108,6 +108,13 @@ pub struct Conflict {
 pub struct Plan {
     pub format_version: u32,
     pub profile: String,
+    /// The region the plan was made for (with the profile and the account, the stack's
+    /// identity): a saved plan is refused in another.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The AWS account the plan was made for; `None` offline.
+    #[serde(default)]
+    pub account: Option<String>,
     pub operation: Operation,
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
@@ -309,6 +316,24 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
                         name_of(resource, found)
                     )),
                 ),
+                ObservedOwnership::OtherStack { profile, region } => (
+                    None,
+                    Some(format!(
+                        "{} {} exists and belongs to the stack of profile {profile} in {region}; it is left alone",
+                        resource.kind,
+                        name_of(resource, found)
+                    )),
+                ),
+                ObservedOwnership::Legacy => (
+                    None,
+                    Some(format!(
+                        "{kind} {name} was made by bpa-infra before 0.2 for profile {profile}, which did not record the region, and nothing this plan read uses it; it is left alone and no second one is made. If it is this stack's, plan the whole stack (no --only): it is claimed once this stack's EKS cluster or node groups are seen to use it. Otherwise say whose it is with its region tag ({REGION_TAG}=<region of its stack>)",
+                        kind = resource.kind,
+                        name = name_of(resource, found),
+                        profile = stack.profile(),
+                        REGION_TAG = crate::stack::REGION_TAG,
+                    )),
+                ),
                 ObservedOwnership::Unowned | ObservedOwnership::Adopted => (
                     None,
                     Some(format!(
@@ -347,6 +372,8 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
     Plan {
         format_version: FORMAT_VERSION,
         profile: stack.profile().to_owned(),
+        region: stack.region().map(str::to_owned),
+        account: live.account().map(str::to_owned),
         operation: Operation::Apply,
         changes,
         conflicts,
@@ -387,6 +414,22 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState, providers: &Providers) -> P
                     Some(&format!("belongs to profile {profile}: left alone")),
                 ));
             }
+            (ObservedOwnership::OtherStack { profile, region }, _) => {
+                changes.push(no_op(
+                    resource,
+                    Some(found.id.clone()),
+                    Some(&format!(
+                        "belongs to the stack of profile {profile} in {region}: left alone"
+                    )),
+                ));
+            }
+            (ObservedOwnership::Legacy, _) => {
+                changes.push(no_op(
+                    resource,
+                    Some(found.id.clone()),
+                    Some("made before 0.2 and not used by this stack: left alone"),
+                ));
+            }
             (ObservedOwnership::Unowned, _) => {
                 changes.push(no_op(
                     resource,
@@ -399,10 +442,37 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState, providers: &Providers) -> P
     Plan {
         format_version: FORMAT_VERSION,
         profile: stack.profile().to_owned(),
+        region: stack.region().map(str::to_owned),
+        account: live.account().map(str::to_owned),
         operation: Operation::Destroy,
         changes,
         conflicts,
     }
+}
+
+/// Plans `down --only`: deletes what `teardown` deletes (as [`plan_destroy`] does) and
+/// first updates what it releases (as [`plan_apply`] would), so a kept component never
+/// loses a resource it uses.
+pub fn plan_teardown(teardown: &Teardown, live: &LiveState, providers: &Providers) -> Plan {
+    let released = |address: &Address| teardown.released.contains(address);
+    let apply = plan_apply(&teardown.stack, live, providers);
+    let mut plan = plan_destroy(&teardown.stack, live, providers);
+    plan.changes.retain(|c| !released(&c.address));
+    plan.conflicts.retain(|c| !released(&c.address));
+    let releases: Vec<Change> = apply
+        .changes
+        .into_iter()
+        .filter(|c| released(&c.address) && c.action != Action::NoOp)
+        .map(|mut c| {
+            c.reason
+                .get_or_insert_with(|| "stops using what is deleted".to_owned());
+            c
+        })
+        .collect();
+    plan.changes.splice(0..0, releases);
+    plan.conflicts
+        .extend(apply.conflicts.into_iter().filter(|c| released(&c.address)));
+    plan
 }
 
 /// Returns the conflict of deleting `live` when its provider refuses it.

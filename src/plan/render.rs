@@ -26,6 +26,16 @@ pub fn render_json(plan: &Plan) -> String {
     text
 }
 
+/// Names where the plan applies: ` in us-west-2, account 123456789012`.
+fn target(plan: &Plan) -> String {
+    match (&plan.region, &plan.account) {
+        (Some(region), Some(account)) => format!(" in {region}, account {account}"),
+        (Some(region), None) => format!(" in {region} (offline: no account read)"),
+        (None, Some(account)) => format!(", account {account}"),
+        (None, None) => String::new(),
+    }
+}
+
 /// Renders the plan for people: changes grouped by component, attribute values and
 /// diffs, conflicts, and the summary line `N to create, N to update, N to replace, N to delete`.
 pub fn render_text(plan: &Plan, options: &TextOptions) -> String {
@@ -40,7 +50,11 @@ pub fn render_text(plan: &Plan, options: &TextOptions) -> String {
     let _ = writeln!(
         out,
         "{}",
-        paint.bold(&format!("Plan to {verb} profile {}", plan.profile))
+        paint.bold(&format!(
+            "Plan to {verb} profile {}{}",
+            plan.profile,
+            target(plan)
+        ))
     );
 
     let shown: Vec<&Change> = plan.changes.iter().filter(|c| is_shown(plan, c)).collect();

@@ -115,6 +115,19 @@ impl Plan {
                 now: now.profile.clone(),
             });
         }
+        for (subject, saved, current) in [
+            ("region", &self.region, &now.region),
+            ("account", &self.account, &now.account),
+        ] {
+            if saved != current {
+                let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+                moved.push(Moved {
+                    subject: subject.into(),
+                    saved: shown(saved),
+                    now: shown(current),
+                });
+            }
+        }
         if self.operation != now.operation {
             moved.push(Moved {
                 subject: "operation".into(),

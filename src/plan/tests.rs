@@ -561,3 +561,55 @@ fn tags_added_by_others_are_not_drift() {
         Action::NoOp
     );
 }
+
+#[test]
+fn iam_of_another_region_or_of_an_unknown_one_is_never_changed_or_deleted() {
+    let stack = prod_stack();
+    let mut live = converged(&stack);
+    let mut other = live.get(&a("iam.node_role")).unwrap().clone();
+    other.ownership = ObservedOwnership::OtherStack {
+        profile: "prod".into(),
+        region: "us-east-1".into(),
+    };
+    live.insert(other);
+    let mut legacy = live.get(&a("iam.cluster_role")).unwrap().clone();
+    legacy.ownership = ObservedOwnership::Legacy;
+    live.insert(legacy);
+
+    let plan = plan_apply(&stack, &live, &Providers::new());
+    let reason = |address: &str| {
+        plan.conflicts
+            .iter()
+            .find(|c| c.address == a(address))
+            .map(|c| c.reason.clone())
+            .unwrap_or_else(|| panic!("no conflict at {address}: {:?}", plan.conflicts))
+    };
+    assert!(
+        reason("iam.node_role").contains("belongs to the stack of profile prod in us-east-1"),
+        "{}",
+        reason("iam.node_role")
+    );
+    assert!(
+        reason("iam.cluster_role").contains("bpa-infra:region="),
+        "{}",
+        reason("iam.cluster_role")
+    );
+    for address in ["iam.node_role", "iam.cluster_role"] {
+        assert!(
+            plan.change(&a(address))
+                .is_none_or(|c| c.action == Action::NoOp),
+            "{address}: {:?}",
+            plan.change(&a(address))
+        );
+    }
+
+    let destroy = plan_destroy(&stack, &live, &Providers::new());
+    for address in ["iam.node_role", "iam.cluster_role"] {
+        let change = destroy.change(&a(address)).unwrap();
+        assert_eq!(change.action, Action::NoOp, "{address}");
+    }
+    assert_eq!(
+        destroy.change(&a("iam.ecr_pull_policy")).unwrap().action,
+        Action::Delete
+    );
+}

@@ -3,7 +3,7 @@
 //! ([`ResourceKind::AtlasEndpointService`]) and the registration of the AWS VPC endpoint
 //! with it ([`ResourceKind::AtlasEndpoint`]).
 //!
-//! The flow (AWS-FACTS.md, Atlas): find or create the endpoint service, wait for
+//! The flow (docs/aws-facts.md, "MongoDB Atlas private endpoint"): find or create the endpoint service, wait for
 //! `WAITING_FOR_USER` and read its AWS service name; the VPC endpoint is created with it
 //! (`atlas.vpc_endpoint`, an AWS provider); register that endpoint's id, wait until Atlas
 //! says `AVAILABLE` and AWS says `available`. `REJECTED` or `FAILED` end with an error

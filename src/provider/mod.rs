@@ -1,4 +1,4 @@
-//! The provider boundary: the only place that talks to a cloud (DESIGN.md §3).
+//! The provider boundary: the only place that talks to a cloud (docs/architecture.md).
 //!
 //! Each [`ResourceKind`] has one [`ResourceProvider`]: read by deterministic name and
 //! tag, create, update, delete, wait, and a `diff` hook that says what each attribute
@@ -20,7 +20,9 @@ use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::stack::{Address, Ownership, PROFILE_TAG, Resource, ResourceKind, Spec, Value};
+use crate::stack::{
+    Address, Ownership, PROFILE_TAG, REGION_TAG, Resource, ResourceKind, Spec, Value,
+};
 
 pub use retry::RetryPolicy;
 
@@ -35,6 +37,13 @@ pub enum ObservedOwnership {
     Owned,
     /// Tagged as created by another profile.
     OtherProfile { profile: String },
+    /// A global (IAM) resource tagged with this profile name but for the stack in
+    /// another region: another stack's, never changed or deleted.
+    OtherStack { profile: String, region: String },
+    /// A global resource tagged with this profile name by a release that did not record
+    /// the region yet (before 0.2). It is this stack's only if this stack's resources
+    /// use it (see `LiveState::claim_legacy`); otherwise it is left alone.
+    Legacy,
     /// Has the name the tool would use but no ownership tag: never touched.
     Unowned,
     /// Existed before and is only read (an adopted VPC or subnet).
@@ -54,6 +63,24 @@ impl ObservedOwnership {
                 profile: found.to_owned(),
             },
             (None, _) => Self::Unowned,
+        }
+    }
+
+    /// Tells the ownership of a global (IAM) resource found for `desired`, whose tags are
+    /// `tags`: owned only when both the profile and the region are this stack's.
+    pub fn of_global(desired: &Resource, tags: &BTreeMap<String, String>) -> Self {
+        let profile_tag = tags.get(PROFILE_TAG).map(String::as_str);
+        let found = Self::of(desired, profile_tag);
+        if found != Self::Owned {
+            return found;
+        }
+        match (tags.get(REGION_TAG), desired.spec.tag(REGION_TAG)) {
+            (Some(found), Some(ours)) if found == ours => Self::Owned,
+            (Some(found), _) => Self::OtherStack {
+                profile: profile_tag.unwrap_or_default().to_owned(),
+                region: found.clone(),
+            },
+            (None, _) => Self::Legacy,
         }
     }
 }
@@ -524,12 +551,25 @@ fn engine_version_change(before: Option<&Value>, after: Option<&Value>) -> Chang
 #[derive(Clone, Default)]
 pub struct Providers {
     by_kind: HashMap<ResourceKind, Arc<dyn ResourceProvider>>,
+    /// The cloud account the providers act in, when known: part of the stack's identity,
+    /// recorded in the live state and the plan.
+    account: Option<String>,
 }
 
 impl Providers {
     /// Makes an empty registry: enough to plan against no live state (`plan --offline`).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Records the cloud account the providers act in.
+    pub fn set_account(&mut self, account: impl Into<String>) {
+        self.account = Some(account.into());
+    }
+
+    /// Returns the cloud account the providers act in, when known.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// Registers the provider of `kind`, replacing any other.

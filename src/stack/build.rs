@@ -14,8 +14,8 @@ use crate::profile::{
 };
 
 use super::{
-    ADDRESS_TAG, Address, Component, PROFILE_TAG, Resource, ResourceKind, SecretRef, Spec, Stack,
-    StackError, Value,
+    ADDRESS_TAG, Address, Component, PROFILE_TAG, REGION_TAG, Resource, ResourceKind, SecretRef,
+    Spec, Stack, StackError, Value,
 };
 
 /// PostgreSQL's port; Multi-AZ DB clusters cannot change it later.
@@ -31,17 +31,50 @@ const EBS_CSI_ADDON: &str = "aws-ebs-csi-driver";
 
 /// Builds the whole stack of `profile`.
 pub fn build(profile: &Profile) -> Result<Stack, StackError> {
+    build_without(profile, &[])
+}
+
+/// Builds the stack `profile` would have without `components`: what `down --only` leaves
+/// standing. A resource of another component that only names theirs (the pull policy
+/// the repositories) is built without them; one that needs them (a node group its
+/// subnets) makes the stack fail with [`StackError::UnknownDependency`].
+pub fn build_without(profile: &Profile, components: &[Component]) -> Result<Stack, StackError> {
     let mut builder = Builder {
         profile,
         resources: Vec::new(),
+        without: components.to_vec(),
     };
-    builder.network();
-    builder.ecr();
-    builder.iam();
-    builder.eks();
-    builder.rds();
-    builder.atlas();
-    Stack::new(&profile.name, builder.resources)
+    // In this order: each component refers only to those built before it.
+    for component in [
+        Component::Network,
+        Component::Ecr,
+        Component::Iam,
+        Component::Eks,
+        Component::Rds,
+        Component::Atlas,
+    ] {
+        if components.contains(&component) {
+            continue;
+        }
+        match component {
+            Component::Network => builder.network(),
+            Component::Ecr => builder.ecr(),
+            Component::Iam => builder.iam(),
+            Component::Eks => builder.eks(),
+            Component::Rds => builder.rds(),
+            Component::Atlas => builder.atlas(),
+        }
+    }
+    Stack::new(&profile.name, builder.resources).map(|stack| stack.in_region(&profile.region))
+}
+
+/// Returns the name releases before 0.2 gave a global resource of `spec`
+/// (`<profile>-<suffix>`, without the region), which is kept where it is found: an EKS
+/// cluster cannot change its role, so renaming would mean replacing the cluster.
+pub fn legacy_name(spec: &Spec) -> Option<String> {
+    let (profile, region, name) = (spec.tag(PROFILE_TAG)?, spec.tag(REGION_TAG)?, spec.name()?);
+    let suffix = name.strip_prefix(&format!("{profile}-{region}-"))?;
+    Some(format!("{profile}-{suffix}"))
 }
 
 fn addr(component: Component, name: &str) -> Address {
@@ -85,6 +118,8 @@ fn tcp_rule(from: u16, to: u16, cidrs: &[String], description: &str) -> Value {
 struct Builder<'a> {
     profile: &'a Profile,
     resources: Vec<Resource>,
+    /// Components left out ([`build_without`]).
+    without: Vec<Component>,
 }
 
 impl Builder<'_> {
@@ -107,6 +142,19 @@ impl Builder<'_> {
         tags.insert(PROFILE_TAG.to_owned(), self.profile.name.as_str().into());
         tags.insert(ADDRESS_TAG.to_owned(), address.to_string().into());
         Value::Map(tags)
+    }
+
+    /// Adds a global (IAM) resource: its name is `<profile>-<region>-<suffix>` and its
+    /// tags carry the region, so that the stacks of one profile name in two regions of
+    /// an account never take each other's roles (see [`legacy_name`] for the names of
+    /// earlier releases).
+    fn global(&mut self, address: Address, kind: ResourceKind, suffix: &str, spec: Spec) {
+        let name = format!("{}-{}-{suffix}", self.profile.name, self.profile.region);
+        let spec = spec
+            .with("name", name.as_str())
+            .with("tags", self.tags(&address, Some(&name)));
+        self.resources.push(Resource::managed(address, kind, spec));
+        self.tag_last(REGION_TAG, &self.profile.region.clone());
     }
 
     /// Adds a managed resource named `name`, with its name and tags in the spec.
@@ -529,13 +577,7 @@ impl Builder<'_> {
                 "managed_policy_arns",
                 Value::List(vec![self.managed_policy("AmazonEKSClusterPolicy")]),
             );
-        self.managed(
-            cluster_role,
-            ResourceKind::IamRole,
-            &self.name("eks-cluster"),
-            spec,
-            &[],
-        );
+        self.global(cluster_role, ResourceKind::IamRole, "eks-cluster", spec);
 
         // ECR pull: the token on `*`, image and layer reads only on this profile's
         // repositories (DESIGN.md §1).
@@ -551,6 +593,7 @@ impl Builder<'_> {
             .ecr
             .repositories
             .iter()
+            .filter(|_| !self.without.contains(&Component::Ecr))
             .map(|r| Value::output(&keyed(Component::Ecr, "repository", r.as_str()), "arn"))
             .collect();
         if !repositories.is_empty() {
@@ -572,17 +615,22 @@ impl Builder<'_> {
             ("Version", "2012-10-17".into()),
             ("Statement", Value::List(statements)),
         ]);
-        self.managed(
+        self.global(
             pull_policy.clone(),
             ResourceKind::IamPolicy,
-            &self.name("ecr-pull"),
+            "ecr-pull",
             Spec::new().with("document", document),
-            &[],
         );
 
+        // Kubelet pulls the EKS add-on images (vpc-cni, kube-proxy, coredns, the EBS CSI
+        // driver) from AWS-owned ECR registries with the node role, so a pull policy scoped
+        // to the profile's repositories leaves every node NotReady. AWS's current
+        // recommendation is the read-only AmazonEC2ContainerRegistryPullOnly (EKS user
+        // guide, "Amazon EKS node IAM role"; it grants no push).
         let mut node_policies = vec![
             self.managed_policy("AmazonEKSWorkerNodePolicy"),
             self.managed_policy("AmazonEKS_CNI_Policy"),
+            self.managed_policy("AmazonEC2ContainerRegistryPullOnly"),
             Value::output(&pull_policy, "arn"),
         ];
         // The EBS CSI controller runs on the nodes and, like vpc-cni, takes the node
@@ -600,12 +648,11 @@ impl Builder<'_> {
         let spec = Spec::new()
             .with("assume_role_policy", trust("ec2.amazonaws.com"))
             .with("managed_policy_arns", Value::List(node_policies));
-        self.managed(
+        self.global(
             addr(Component::Iam, "node_role"),
             ResourceKind::IamRole,
-            &self.name("eks-node"),
+            "eks-node",
             spec,
-            &[],
         );
     }
 

@@ -1,5 +1,5 @@
 //! The stack: every desired resource of a deployment, with its address, its spec and
-//! what it depends on (DESIGN.md §2).
+//! what it depends on (docs/architecture.md, "Data flow").
 //!
 //! Plans, applies and destroys all walk this one graph — destroy in reverse — so there
 //! is no second ordering table to keep in step.
@@ -11,7 +11,7 @@ mod spec;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +19,18 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use address::{Address, AddressError, Component};
-pub use build::build;
+pub use build::{build, build_without};
 pub use graph::{Dag, ReadyQueue};
 pub use spec::{OutputRef, SecretRef, Spec, Value};
 
-/// Tag naming the profile that owns a resource (DESIGN.md §4).
+/// Tag naming the profile that owns a resource (docs/architecture.md, "State").
 pub const PROFILE_TAG: &str = "bpa-infra:profile";
 /// Tag holding a resource's stack address.
 pub const ADDRESS_TAG: &str = "bpa-infra:address";
+/// Tag naming the region of the stack that owns a global resource (IAM). A stack is
+/// (profile name, region, account): regional resources are told apart by where they
+/// are, global ones by this tag and by the region in their name.
+pub const REGION_TAG: &str = "bpa-infra:region";
 
 /// What kind of cloud object a resource is; each kind has one provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -164,6 +168,12 @@ impl ResourceKind {
         )
     }
 
+    /// Tells whether one is global to the account (IAM) rather than in a region: such a
+    /// resource carries its stack's region in its name and in [`REGION_TAG`].
+    pub fn is_global(self) -> bool {
+        matches!(self, Self::IamRole | Self::IamPolicy)
+    }
+
     /// Tells whether `output` keeps its value when a resource of this kind is updated in
     /// place; a launch template gets a new version, everything else keeps its ids.
     pub fn output_survives_update(self, output: &str) -> bool {
@@ -283,6 +293,25 @@ pub enum StackError {
     Cycle(Vec<Address>),
 }
 
+/// What `down --only` does to a stack ([`Stack::teardown`]).
+#[derive(Debug, Clone)]
+pub struct Teardown {
+    /// The resources deleted and those released, as one stack for the plan and the
+    /// executor (the released ones in their new form).
+    pub stack: Stack,
+    /// Deleted: the components' resources and what exists only for them.
+    pub deleted: BTreeSet<Address>,
+    /// Resources of other components updated so as not to use a deleted one.
+    pub released: BTreeSet<Address>,
+}
+
+/// A resource of a component `down --only` keeps that uses one it would delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeardownRefusal {
+    pub user: Address,
+    pub used: Address,
+}
+
 /// The desired resources of one profile and their dependency graph.
 ///
 /// Resources are kept in a topological order (dependencies first, otherwise in the order
@@ -290,6 +319,9 @@ pub enum StackError {
 #[derive(Debug, Clone)]
 pub struct Stack {
     profile: String,
+    /// The region the stack lives in (with the profile name and the account, its
+    /// identity); `None` for stacks made by hand in tests.
+    region: Option<String>,
     resources: Vec<Resource>,
     index: HashMap<Address, usize>,
     dag: Dag,
@@ -340,6 +372,7 @@ impl Stack {
         let scope = resources.iter().map(|r| r.address.component()).collect();
         Ok(Self {
             profile: profile.to_owned(),
+            region: None,
             resources,
             index,
             dag,
@@ -351,6 +384,17 @@ impl Stack {
     /// Returns the name of the profile the stack was built from.
     pub fn profile(&self) -> &str {
         &self.profile
+    }
+
+    /// Places the stack in `region`.
+    pub fn in_region(mut self, region: &str) -> Self {
+        self.region = Some(region.to_owned());
+        self
+    }
+
+    /// Returns the region the stack lives in, when known.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
     }
 
     /// Returns every resource, dependencies first.
@@ -421,6 +465,81 @@ impl Stack {
         self.subset(&keep, components.iter().copied().collect())
     }
 
+    /// Returns what `down --only components` does: it deletes their resources and what
+    /// exists only for them (a role or policy all of whose users are deleted: the EKS roles
+    /// with EKS), and
+    /// releases each resource of another component that uses one of those, updating it
+    /// to its form in `without` (the stack built without `components`, see
+    /// [`build::build_without`]), where it uses none of them (the pull policy without the
+    /// repositories). A resource that still needs one (a node group its subnets) makes a
+    /// [`TeardownRefusal`]: `down --only` never cuts what a kept component uses.
+    pub fn teardown(
+        &self,
+        components: &[Component],
+        without: Option<&Stack>,
+    ) -> Result<Teardown, Vec<TeardownRefusal>> {
+        let mut deleted: BTreeSet<usize> = self.positions_in(components).collect();
+        // Who uses what: `depends_on` only, as `runs_after` orders work but uses nothing.
+        let users_of = |i: usize| -> Vec<usize> {
+            let address = &self.resources[i].address;
+            (0..self.len())
+                .filter(|&u| self.resources[u].depends_on.contains(address))
+                .collect()
+        };
+        // Roles and policies exist for what uses them; everything else (a repository, a
+        // subnet) stands on its own and is deleted only with its component.
+        loop {
+            let only_for_deleted: Vec<usize> = (0..self.len())
+                .filter(|i| !deleted.contains(i) && self.resources[*i].kind.is_global())
+                .filter(|&i| {
+                    let users = users_of(i);
+                    !users.is_empty() && users.iter().all(|u| deleted.contains(u))
+                })
+                .collect();
+            if only_for_deleted.is_empty() {
+                break;
+            }
+            deleted.extend(only_for_deleted);
+        }
+        let is_deleted = |a: &Address| self.position(a).is_some_and(|p| deleted.contains(&p));
+        let mut released = BTreeMap::new();
+        let mut refusals: Vec<TeardownRefusal> = Vec::new();
+        for &d in &deleted {
+            for u in users_of(d) {
+                if deleted.contains(&u) || released.contains_key(&u) {
+                    continue;
+                }
+                let user = &self.resources[u];
+                match without.and_then(|w| w.get(&user.address)) {
+                    Some(kept) if !kept.depends_on.iter().any(is_deleted) => {
+                        released.insert(u, kept.clone());
+                    }
+                    _ if refusals.iter().any(|r| r.user == user.address) => {}
+                    _ => refusals.push(TeardownRefusal {
+                        user: user.address.clone(),
+                        used: self.resources[d].address.clone(),
+                    }),
+                }
+            }
+        }
+        if !refusals.is_empty() {
+            return Err(refusals);
+        }
+        let scope = deleted
+            .iter()
+            .map(|&i| self.resources[i].address.component())
+            .collect();
+        let keep: BTreeSet<usize> = deleted.iter().chain(released.keys()).copied().collect();
+        let at = |set: &mut dyn Iterator<Item = &usize>| -> BTreeSet<Address> {
+            set.map(|&i| self.resources[i].address.clone()).collect()
+        };
+        Ok(Teardown {
+            stack: self.subset_replacing(&keep, scope, &released),
+            deleted: at(&mut deleted.iter()),
+            released: at(&mut released.keys()),
+        })
+    }
+
     /// Returns the sub-stack `down --only` works on: the resources of `components` and
     /// everything that transitively depends on them, which must go first.
     pub fn with_dependents(&self, components: &[Component]) -> Stack {
@@ -440,10 +559,24 @@ impl Stack {
     /// Keeps the resources at `keep`, dropping edges to the others; the order stays
     /// topological, so the sub-stack needs no new check.
     fn subset(&self, keep: &BTreeSet<usize>, scope: BTreeSet<Component>) -> Stack {
+        self.subset_replacing(keep, scope, &BTreeMap::new())
+    }
+
+    /// As [`subset`](Self::subset), with the resources at the positions of `replacing`
+    /// swapped for the given ones (which use no more than the originals do).
+    fn subset_replacing(
+        &self,
+        keep: &BTreeSet<usize>,
+        scope: BTreeSet<Component>,
+        replacing: &BTreeMap<usize, Resource>,
+    ) -> Stack {
         let resources: Vec<Resource> = keep
             .iter()
             .map(|&i| {
-                let mut resource = self.resources[i].clone();
+                let mut resource = replacing
+                    .get(&i)
+                    .cloned()
+                    .unwrap_or_else(|| self.resources[i].clone());
                 let kept = |d: &Address| self.position(d).is_some_and(|p| keep.contains(&p));
                 resource.depends_on.retain(kept);
                 resource.runs_after.retain(kept);
@@ -458,6 +591,7 @@ impl Stack {
         let dag = dag_of(&resources, &index).expect("a subset keeps only known dependencies");
         Stack {
             profile: self.profile.clone(),
+            region: self.region.clone(),
             resources,
             index,
             dag,
@@ -631,5 +765,93 @@ mod tests {
             down.get(&addr("rds.cluster")).unwrap().depends_on,
             vec![addr("network.vpc")]
         );
+    }
+    fn teardown_of(components: &[Component]) -> Result<Teardown, Vec<TeardownRefusal>> {
+        let profile = testing::profile("example");
+        let full = build(&profile).unwrap();
+        let without = build_without(&profile, components).ok();
+        full.teardown(components, without.as_ref())
+    }
+
+    fn addresses(set: &BTreeSet<Address>) -> Vec<String> {
+        set.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn down_only_ecr_deletes_the_repositories_and_releases_the_pull_policy() {
+        let teardown = teardown_of(&[Component::Ecr]).unwrap();
+        assert_eq!(
+            addresses(&teardown.deleted),
+            ["ecr.repository[bpa/bpm]", "ecr.repository[bpa/ui]"]
+        );
+        assert_eq!(addresses(&teardown.released), ["iam.ecr_pull_policy"]);
+        let policy = teardown.stack.get(&addr("iam.ecr_pull_policy")).unwrap();
+        assert!(policy.depends_on.is_empty(), "{:?}", policy.depends_on);
+        let document = serde_json::to_string(policy.spec.get("document").unwrap()).unwrap();
+        assert!(!document.contains("EcrPull"), "{document}");
+        assert!(document.contains("ecr:GetAuthorizationToken"), "{document}");
+        // The node role and its node groups are not touched at all.
+        assert!(teardown.stack.get(&addr("iam.node_role")).is_none());
+        assert!(teardown.stack.get(&addr("eks.nodegroup[node-1]")).is_none());
+    }
+
+    #[test]
+    fn down_only_eks_takes_what_exists_only_for_it_and_nothing_others_use() {
+        let teardown = teardown_of(&[Component::Eks]).unwrap();
+        let deleted = addresses(&teardown.deleted);
+        for address in [
+            "eks.cluster",
+            "eks.nodegroup[node-1]",
+            "iam.cluster_role",
+            "iam.node_role",
+            "iam.ecr_pull_policy",
+        ] {
+            assert!(
+                deleted.iter().any(|d| d == address),
+                "{address}: {deleted:?}"
+            );
+        }
+        assert!(
+            deleted
+                .iter()
+                .all(|d| d.starts_with("eks.") || d.starts_with("iam.")),
+            "{deleted:?}"
+        );
+        assert!(teardown.released.is_empty(), "{:?}", teardown.released);
+    }
+
+    #[test]
+    fn down_only_of_what_kept_components_need_is_refused_naming_the_users() {
+        for (component, user) in [
+            (Component::Network, "rds.subnet_group"),
+            (Component::Iam, "eks.cluster"),
+        ] {
+            let refusals = teardown_of(&[component]).unwrap_err();
+            assert!(
+                refusals.iter().any(|r| r.user.to_string() == user),
+                "{component:?}: {refusals:?}"
+            );
+            assert!(
+                refusals.iter().all(
+                    |r| r.used.component() == component || r.used.component() == Component::Iam
+                ),
+                "{refusals:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn down_only_rds_deletes_only_rds() {
+        let teardown = teardown_of(&[Component::Rds]).unwrap();
+        assert!(
+            teardown
+                .deleted
+                .iter()
+                .all(|a| a.component() == Component::Rds),
+            "{:?}",
+            teardown.deleted
+        );
+        assert!(teardown.deleted.contains(&addr("rds.cluster")));
+        assert!(teardown.released.is_empty());
     }
 }

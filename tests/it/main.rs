@@ -6,6 +6,7 @@ mod atlas;
 mod db_init;
 mod demo;
 mod harness;
+mod identity;
 mod network_eks;
 mod plan;
 mod profiles_corpus;

@@ -13,13 +13,14 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::eks_stand_in::EksStandIn;
-use crate::support::moto::{Moto, RecordedCall, xml_text, xml_texts};
+use crate::support::moto::{self, Moto, RecordedCall, xml_text, xml_texts};
 use crate::support::proxy::{FaultConfig, FaultKind, FaultProxy};
 use crate::support::{root, write_profile};
 
 const ONLY: &str = "network,iam,eks";
 const PROFILE_TAG: &str = "bpa-infra:profile";
 const ADDRESS_TAG: &str = "bpa-infra:address";
+const REGION_TAG: &str = "bpa-infra:region";
 
 /// The example profile: it creates its VPC.
 fn example_profile() -> std::path::PathBuf {
@@ -234,23 +235,29 @@ fn assert_iam_and_eks_tagged(
         ("eks-cluster", "iam.cluster_role"),
         ("eks-node", "iam.node_role"),
     ] {
-        let xml = moto.iam("GetRole", &[("RoleName", &format!("{profile}-{role}"))]);
+        let xml = moto.iam(
+            "GetRole",
+            &[("RoleName", &format!("{profile}-{}-{role}", moto::REGION))],
+        );
         let tags = iam_tags(&xml);
         assert!(
-            has_tag(&tags, PROFILE_TAG, profile) && has_tag(&tags, ADDRESS_TAG, address),
+            has_tag(&tags, PROFILE_TAG, profile)
+                && has_tag(&tags, ADDRESS_TAG, address)
+                && has_tag(&tags, REGION_TAG, moto::REGION),
             "{address}: {tags:?}"
         );
     }
     let node_policies = moto.iam(
         "ListAttachedRolePolicies",
-        &[("RoleName", &format!("{profile}-eks-node"))],
+        &[("RoleName", &format!("{profile}-{}-eks-node", moto::REGION))],
     );
     let arns = xml_texts(&node_policies, "PolicyArn");
     for policy in [
         "AmazonEKSWorkerNodePolicy",
         "AmazonEKS_CNI_Policy",
         "AmazonEBSCSIDriverPolicy",
-        &format!("{profile}-ecr-pull"),
+        "AmazonEC2ContainerRegistryPullOnly",
+        &format!("{profile}-{}-ecr-pull", moto::REGION),
     ] {
         assert!(
             arns.iter().any(|a| a.ends_with(&format!("/{policy}"))),
@@ -336,13 +343,15 @@ fn assert_all_gone(moto: &Moto, eks: &EksStandIn, profile: &str, cluster: &str) 
     assert!(
         !names
             .iter()
-            .any(|n| n.starts_with(&format!("{profile}-eks-"))),
+            .any(|n| n.starts_with(&format!("{profile}-{}-eks-", moto::REGION))),
         "roles left: {names:?}"
     );
     let policies = moto.iam("ListPolicies", &[("Scope", "Local")]);
     let names = xml_texts(&policies, "PolicyName");
     assert!(
-        !names.iter().any(|n| n == &format!("{profile}-ecr-pull")),
+        !names
+            .iter()
+            .any(|n| n == &format!("{profile}-{}-ecr-pull", moto::REGION)),
         "policy left: {names:?}"
     );
     let clusters = moto.rest_json("eks", "GET", "/clusters", None);
@@ -515,7 +524,7 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
     assert!(
         outputs["node_role_arn"]
             .as_str()
-            .is_some_and(|a| a.ends_with(":role/example-eks-node")),
+            .is_some_and(|a| a.ends_with(":role/example-us-west-2-eks-node")),
         "{outputs}"
     );
 
@@ -824,7 +833,7 @@ fn node_role_policies(moto: &Moto) -> Vec<String> {
     xml_texts(
         &moto.iam(
             "ListAttachedRolePolicies",
-            &[("RoleName", "example-eks-node")],
+            &[("RoleName", "example-us-west-2-eks-node")],
         ),
         "PolicyArn",
     )
@@ -842,7 +851,10 @@ fn a_managed_policy_detached_from_the_node_role_is_planned_and_attached_again() 
     // As on a stack made before the role had it, or detached by hand.
     moto.iam(
         "DetachRolePolicy",
-        &[("RoleName", "example-eks-node"), ("PolicyArn", EBS)],
+        &[
+            ("RoleName", "example-us-west-2-eks-node"),
+            ("PolicyArn", EBS),
+        ],
     );
     let plan = run_at(
         &moto,
@@ -860,8 +872,8 @@ fn a_managed_policy_detached_from_the_node_role_is_planned_and_attached_again() 
     assert!(policies.contains(&EBS.to_owned()), "{policies:?}");
     assert_eq!(
         policies.len(),
-        4,
-        "worker, CNI, ECR pull, EBS CSI: {policies:?}"
+        5,
+        "worker, CNI, AmazonEC2ContainerRegistryPullOnly, ECR pull, EBS CSI: {policies:?}"
     );
     run_at(
         &moto,

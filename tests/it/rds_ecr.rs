@@ -3,7 +3,7 @@
 //! not through the binary), that a second run changes nothing, how changes are
 //! planned, and that teardown is safe.
 //!
-//! moto facts these tests live with (AWS-FACTS.md): Multi-AZ DB clusters are ready at
+//! moto facts these tests live with (docs/aws-facts.md, "The emulator"): Multi-AZ DB clusters are ready at
 //! once and report no members; a cluster's final snapshot is taken whenever one is named
 //! (`SkipFinalSnapshot` is not read); re-creating the same DB
 //! cluster id within a minute fails, so each test uses its own moto and creates once.

@@ -9,10 +9,10 @@ use bpa_infra::engine::{Cancellation, Executor, ExecutorOptions, Summary};
 use bpa_infra::plan::{self, Plan};
 use bpa_infra::profile::{MasterPassword, check_master_password};
 use bpa_infra::provider::aws::{FinalSnapshot, FinalSnapshots, ProviderOptions, TeardownOptions};
-use bpa_infra::stack::{Component, SecretRef};
+use bpa_infra::stack::{Component, SecretRef, Teardown};
 use clap::Args;
 
-use super::plan::{error_chain, print_plan};
+use super::plan::print_plan;
 use crate::cli::run_lock::{self, LockArgs};
 use crate::cli::stack_context::{StackContext, component_parser};
 use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live, progress};
@@ -55,15 +55,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
     let saved = args
         .plan
         .as_ref()
-        .map(|path| {
-            Plan::load(path).map_err(|err| {
-                if err.is_bad_input() {
-                    CliError::invalid_profile(error_chain(&err))
-                } else {
-                    CliError::failure(error_chain(&err))
-                }
-            })
-        })
+        .map(|path| Plan::load(path).map_err(CliError::from))
         .transpose()?;
     let options = ProviderOptions {
         secrets: Arc::new(env_secret),
@@ -79,7 +71,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
         }
         if !plan.is_applicable() {
             print_run_plan(global, &plan);
-            return Err(CliError::failure(format!(
+            return Err(CliError::cloud(format!(
                 "the plan has {} conflict(s): nothing was changed",
                 plan.conflicts.len()
             )));
@@ -148,7 +140,7 @@ fn refuse_if_changed_meanwhile(confirmed: &Plan, now: &Plan) -> Result<(), CliEr
         .iter()
         .map(|m| format!("  {}: planned: {}; now: {}", m.subject, m.saved, m.now))
         .collect();
-    Err(CliError::failure(format!(
+    Err(CliError::cloud(format!(
         "another run changed the cloud after this plan was made; nothing was changed:\n{}",
         lines.join("\n")
     ))
@@ -182,11 +174,19 @@ fn print_atlas_next_step(
 pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &[])?;
     ensure_can_confirm(global)?;
-    let stack = if args.only.is_empty() {
-        context.full.clone()
+    let teardown = if args.only.is_empty() {
+        None
     } else {
-        context.full.with_dependents(&args.only)
+        Some(teardown_of(&context, &args.only)?)
     };
+    let stack = teardown
+        .as_ref()
+        .map_or_else(|| context.full.clone(), |t| t.stack.clone());
+    let plan_down =
+        |live: &plan::LiveState, providers: &bpa_infra::provider::Providers| match &teardown {
+            Some(teardown) => plan::plan_teardown(teardown, live, providers),
+            None => plan::plan_destroy(&stack, live, providers),
+        };
     let teardown = TeardownOptions {
         disable_deletion_protection: args.disable_deletion_protection,
         skip_final_snapshot: args.skip_final_snapshot,
@@ -201,11 +201,11 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
     live::runtime()?.block_on(async {
         let (aws, providers) = context.connect(global, "plan", &options).await?;
         let live = context.observe(&stack, &providers).await?;
-        let plan = plan::plan_destroy(&stack, &live, &providers);
+        let plan = plan_down(&live, &providers);
         let store = run_lock::store(&aws, &context.profile);
         print_run_plan(global, &plan);
         if !plan.is_applicable() {
-            return Err(CliError::failure(format!(
+            return Err(CliError::cloud(format!(
                 "the plan has {} conflict(s): nothing was deleted",
                 plan.conflicts.len()
             )));
@@ -228,7 +228,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         let result = async {
             // As for `up`: delete only what was confirmed, if it is still so.
             let live = context.observe(&stack, &providers).await?;
-            let fresh = plan::plan_destroy(&stack, &live, &providers);
+            let fresh = plan_down(&live, &providers);
             if !fresh.has_changes() {
                 return report_no_changes(global, &fresh, "Nothing to delete: another run did.");
             }
@@ -247,6 +247,38 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         }
         result
     })
+}
+
+/// Works out what `down --only components` deletes and releases, or refuses, naming
+/// each resource of a kept component that still uses one it would delete.
+fn teardown_of(context: &StackContext, components: &[Component]) -> Result<Teardown, CliError> {
+    let without = bpa_infra::stack::build_without(&context.profile, components).ok();
+    context
+        .full
+        .teardown(components, without.as_ref())
+        .map_err(|refusals| {
+            let names: Vec<&str> = components.iter().map(|c| c.as_str()).collect();
+            let mut others: Vec<&str> = refusals
+                .iter()
+                .map(|r| r.user.component().as_str())
+                .collect();
+            others.sort_unstable();
+            others.dedup();
+            let uses: Vec<String> = refusals
+                .iter()
+                .map(|r| format!("{} uses {}", r.user, r.used))
+                .collect();
+            CliError::failure(format!(
+                "`down --only {}` would cut what the kept components still use: {}; nothing was deleted",
+                names.join(","),
+                uses.join("; ")
+            ))
+            .hinted(format!(
+                "take those down too (`down --only {},{}`), or the whole stack (`down`)",
+                names.join(","),
+                others.join(",")
+            ))
+        })
 }
 
 /// Resolves `env:NAME` secret references from the environment, at the moment a provider
@@ -314,7 +346,7 @@ fn refuse_if_moved(saved: &Plan, now: &Plan) -> Result<(), CliError> {
         .iter()
         .map(|m| format!("  {}: saved plan: {}; now: {}", m.subject, m.saved, m.now))
         .collect();
-    Err(CliError::failure(format!(
+    Err(CliError::cloud(format!(
         "the live state or the profile moved since the plan was saved:\n{}",
         lines.join("\n")
     ))
@@ -381,7 +413,7 @@ fn confirm(global: &GlobalArgs, question: &str, typed: Option<&str>) -> Result<(
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|err| CliError::failure(format!("cannot read the answer: {err}")))?;
+        .map_err(|err| CliError::local(format!("cannot read the answer: {err}")))?;
     let answer = answer.trim();
     let yes = match typed {
         Some(word) => answer == word,
@@ -390,7 +422,7 @@ fn confirm(global: &GlobalArgs, question: &str, typed: Option<&str>) -> Result<(
     if yes {
         Ok(())
     } else {
-        Err(CliError::failure("cancelled: nothing was changed"))
+        Err(CliError::local("cancelled: nothing was changed"))
     }
 }
 
@@ -415,7 +447,7 @@ async fn execute(
         .apply(plan, stack, live, reporter.as_ref(), &cancel)
         .await;
     watcher.abort();
-    result.map_err(|err| CliError::failure(err.to_string()))
+    Ok(result?)
 }
 
 #[allow(clippy::print_stdout)]
@@ -458,7 +490,7 @@ fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError
             message.push_str(":\n");
             message.push_str(&failed.join("\n"));
         }
-        Err(CliError::failure(message).hinted(
+        Err(CliError::cloud(message).hinted(
             "fix the cause and run the same command again: it picks up where this run stopped",
         ))
     }

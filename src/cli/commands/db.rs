@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use bpa_infra::aws;
 use bpa_infra::dbinit::{self, DatabaseSpec, DbInitError, Password, Report, SslMode, Target};
-use bpa_infra::profile::{self, MasterPassword, Profile};
+use bpa_infra::profile::{MasterPassword, Profile};
 use clap::{Args, Subcommand, ValueEnum};
 use tokio_postgres::error::SqlState;
 
-use super::render::error_chain;
 use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live};
 
 /// Why `db init` needs AWS, for the hint when there are no credentials.
@@ -62,8 +61,7 @@ pub fn exec(global: &GlobalArgs, command: &DbCommand) -> Result<ExitStatus, CliE
 }
 
 fn init(global: &GlobalArgs, args: &DbInitArgs) -> Result<ExitStatus, CliError> {
-    let path = global.profile_path()?;
-    let profile = profile::load(&path)?;
+    let (_, profile) = global.load_profile()?;
     let ssl_mode = ssl_mode(args)?;
     // Every password the run needs is checked before anything is contacted.
     let databases = database_specs(&profile, |name| std::env::var(name).ok())?;
@@ -83,7 +81,7 @@ fn init(global: &GlobalArgs, args: &DbInitArgs) -> Result<ExitStatus, CliError> 
                 let aws = live::connect(global, &profile, AWS_HINT).await?;
                 let outputs = aws::outputs::read_database(&aws, &profile)
                     .await
-                    .map_err(|err| live::aws_error(err, AWS_HINT))?;
+                    .map_err(|err| CliError::from_aws(err, AWS_HINT))?;
                 let master = match master {
                     Some(master) => master,
                     None => {
@@ -100,7 +98,7 @@ fn init(global: &GlobalArgs, args: &DbInitArgs) -> Result<ExitStatus, CliError> 
             (Some(host), _) => host.clone(),
             (None, Some(endpoint)) => endpoint,
             (None, None) => {
-                return Err(CliError::failure(format!(
+                return Err(CliError::cloud(format!(
                     "the RDS writer endpoint of `{}` is not known: the database does not exist yet",
                     profile.rds.identifier
                 ))
@@ -123,7 +121,7 @@ fn init(global: &GlobalArgs, args: &DbInitArgs) -> Result<ExitStatus, CliError> 
         };
         match dbinit::run(&target, &databases).await {
             Ok(report) => Ok((target.host, target.port, report)),
-            Err(err) => Err(db_error(&err, &target)),
+            Err(err) => Err(db_error(err, &target)),
         }
     })?;
     print_report(global, &host, port, &report);
@@ -205,7 +203,7 @@ async fn managed_master(
     secret_arn: Option<&str>,
 ) -> Result<(String, Password), CliError> {
     let Some(arn) = secret_arn else {
-        return Err(CliError::failure(format!(
+        return Err(CliError::cloud(format!(
             "RDS has no master user secret for `{}` (the database does not exist yet, or its password is not managed)",
             profile.rds.identifier
         ))
@@ -213,19 +211,18 @@ async fn managed_master(
     };
     let credentials = aws::secrets::database_credentials(aws, arn)
         .await
-        .map_err(|err| live::aws_error(err, AWS_HINT))?;
+        .map_err(|err| CliError::from_aws(err, AWS_HINT))?;
     Ok((credentials.username, Password::new(credentials.password)))
 }
 
-fn db_error(err: &DbInitError, target: &Target) -> CliError {
-    let hint = match err {
+/// Turns a `db init` failure into a CLI error, with a hint about the connection that
+/// only the target can give.
+fn db_error(err: DbInitError, target: &Target) -> CliError {
+    let hint = match &err {
         DbInitError::Connect { source, .. } => Some(connect_hint(source, target)),
-        DbInitError::CaBundle { .. } => Some(
-            "pass a PEM file of CA certificates, e.g. the RDS CA bundle for the region".to_owned(),
-        ),
         _ => None,
     };
-    let error = CliError::failure(error_chain(err));
+    let error = CliError::from(err);
     match hint {
         Some(hint) => error.hinted(hint),
         None => error,
@@ -239,7 +236,7 @@ fn connect_hint(source: &tokio_postgres::Error, target: &Target) -> String {
             target.user
         );
     }
-    let text = error_chain(source);
+    let text = bpa_infra::error::chain(source);
     if text.contains("does not support TLS") {
         return "the server offers no TLS; pass --sslmode disable if that is expected (a local server, or a tunnel that encrypts)".to_owned();
     }

@@ -25,12 +25,12 @@ pub fn exec(global: &GlobalArgs, args: &KubeconfigArgs) -> Result<ExitStatus, Cl
     let cluster = &context.profile.eks.cluster_name;
     let access = live::runtime()?.block_on(async {
         let aws = live::connect(global, &context.profile, "").await?;
-        bpa_infra::provider::aws::cluster_access(aws.sdk_config(), cluster)
-            .await
-            .map_err(|err| CliError::failure(err.to_string()))
+        Ok::<_, CliError>(
+            bpa_infra::provider::aws::cluster_access(aws.sdk_config(), cluster).await?,
+        )
     })?;
     let access = access.ok_or_else(|| {
-        CliError::failure(format!(
+        CliError::cloud(format!(
             "EKS cluster {cluster} does not exist or has no endpoint yet"
         ))
         .hinted("run `bpa-infra up` (or `bpa-infra eks up`) first, and wait until it finishes")
@@ -48,8 +48,7 @@ pub fn exec(global: &GlobalArgs, args: &KubeconfigArgs) -> Result<ExitStatus, Cl
             CliError::usage("cannot tell where the kubeconfig file is")
                 .hinted("pass --kubeconfig FILE, or set KUBECONFIG or HOME")
         })?;
-    kubeconfig::merge_into_file(&path, &access, aws_profile)
-        .map_err(|err| CliError::failure(super::plan::error_chain(&err)))?;
+    kubeconfig::merge_into_file(&path, &access, aws_profile)?;
     println!(
         "{}: context {} for cluster {cluster} is now current",
         path.display(),

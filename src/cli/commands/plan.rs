@@ -41,12 +41,11 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
         })?
     };
     if let Some(path) = &args.out {
-        plan.save(path)
-            .map_err(|err| CliError::failure(error_chain(&err)))?;
+        plan.save(path)?;
     }
     print_plan(global, &plan);
     if !plan.is_applicable() {
-        return Err(CliError::failure(format!("the plan has {} conflict(s)", plan.conflicts.len()))
+        return Err(CliError::cloud(format!("the plan has {} conflict(s)", plan.conflicts.len()))
             .hinted("each conflict says what blocks it: resources with the tool's names but not its ownership tags are never touched (rename or remove them, or change the profile's name); a pre-flight refusal needs a setting RDS accepts"));
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
@@ -68,16 +67,4 @@ pub fn print_plan(global: &GlobalArgs, plan: &Plan) {
             print!("{}", plan::render_text(plan, &options));
         }
     }
-}
-
-/// Joins an error and its sources into one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bpa_infra::profile::{self, AtlasTarget, Profile};
+use bpa_infra::profile::{AtlasTarget, Profile};
 use bpa_infra::render::{self, FileKind, LiveOutputs, RenderedFile, Templates};
 use bpa_infra::stack::Component;
 use clap::Args;
@@ -26,10 +26,9 @@ pub struct RenderArgs {
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn exec(global: &GlobalArgs, args: &RenderArgs) -> Result<ExitStatus, CliError> {
-    let path = global.profile_path()?;
-    let profile = profile::load(&path)?;
+    let (_, profile) = global.load_profile()?;
     let templates = match &args.templates {
-        Some(dir) => Templates::with_overrides(dir).map_err(render_error)?,
+        Some(dir) => Templates::with_overrides(dir)?,
         None => Templates::embedded(),
     };
     let outputs = if args.offline {
@@ -39,7 +38,7 @@ pub fn exec(global: &GlobalArgs, args: &RenderArgs) -> Result<ExitStatus, CliErr
         outputs.atlas_host = atlas_host(global, &profile);
         outputs
     };
-    let files = render::render_all(&profile, &outputs, &templates).map_err(render_error)?;
+    let files = render::render_all(&profile, &outputs, &templates)?;
 
     let out_dir = args
         .out_dir
@@ -97,7 +96,7 @@ fn atlas_host(global: &GlobalArgs, profile: &Profile) -> Option<String> {
 
 fn write_files(out_dir: &Path, files: &[RenderedFile]) -> Result<Vec<PathBuf>, CliError> {
     std::fs::create_dir_all(out_dir).map_err(|err| {
-        CliError::failure(format!(
+        CliError::local(format!(
             "cannot create output directory {}: {err}",
             out_dir.display()
         ))
@@ -107,7 +106,7 @@ fn write_files(out_dir: &Path, files: &[RenderedFile]) -> Result<Vec<PathBuf>, C
         .map(|file| {
             let path = out_dir.join(&file.name);
             std::fs::write(&path, &file.contents).map_err(|err| {
-                CliError::failure(format!("cannot write {}: {err}", path.display()))
+                CliError::local(format!("cannot write {}: {err}", path.display()))
             })?;
             if file.kind == FileKind::Script {
                 make_executable(&path)?;
@@ -120,9 +119,8 @@ fn write_files(out_dir: &Path, files: &[RenderedFile]) -> Result<Vec<PathBuf>, C
 #[cfg(unix)]
 fn make_executable(path: &Path) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|err| {
-        CliError::failure(format!("cannot make {} executable: {err}", path.display()))
-    })
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|err| CliError::local(format!("cannot make {} executable: {err}", path.display())))
 }
 
 #[cfg(not(unix))]
@@ -178,47 +176,4 @@ fn json_report(
             "unknowns": file.unknowns,
         })).collect::<Vec<_>>(),
     })
-}
-
-/// Turns a render error into a CLI error, with the cause (template line, YAML position).
-fn render_error(err: render::RenderError) -> CliError {
-    let hint = match &err {
-        render::RenderError::Template { .. } | render::RenderError::InvalidYaml { .. } => {
-            Some("fix the template, or leave out --templates to use the built-in ones")
-        }
-        render::RenderError::NoTemplates { .. } => Some(
-            "--templates takes a directory of `NAME.yaml.j2` files (see templates/ in the repository)",
-        ),
-        _ => None,
-    };
-    let error = match &err {
-        // A template file that is not a regular file, or too large, is bad input.
-        render::RenderError::ReadTemplate { source, .. } if source.is_refused() => {
-            let error = CliError::invalid_profile(error_chain(&err));
-            return match source.hint() {
-                Some(hint) => error.hinted(hint),
-                None => error,
-            };
-        }
-        _ => CliError::failure(error_chain(&err)),
-    };
-    match hint {
-        Some(hint) => error.hinted(hint),
-        None => error,
-    }
-}
-
-/// Joins an error and its sources into one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -57,6 +57,10 @@ pub fn exec(global: &GlobalArgs) -> Result<ExitStatus, CliError> {
                     ObservedOwnership::OtherProfile { profile } => {
                         format!("profile {profile} (conflict)")
                     }
+                    ObservedOwnership::OtherStack { profile, region } => {
+                        format!("profile {profile} in {region} (conflict)")
+                    }
+                    ObservedOwnership::Legacy => "made before 0.2, unused (conflict)".into(),
                 }),
                 drift: change
                     .map_or(Action::NoOp, |c| c.action)

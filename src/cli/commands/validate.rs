@@ -1,13 +1,10 @@
 //! `validate`: checks the profile offline.
 
-use bpa_infra::profile;
-
 use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat};
 
 #[allow(clippy::print_stdout)]
 pub fn exec(global: &GlobalArgs) -> Result<ExitStatus, CliError> {
-    let path = global.profile_path()?;
-    let profile = profile::load(&path)?;
+    let (path, profile) = global.load_profile()?;
     match global.output {
         OutputFormat::Json => println!(
             "{}",

@@ -23,6 +23,7 @@ use aws_sdk_dynamodb::types::{
 };
 use jiff::Timestamp;
 
+use super::errors::{ErrorClass, classify};
 use crate::lock::{Holder, LockRecord, LockStore, PutOutcome, StoreError};
 use crate::stack::{ADDRESS_TAG, PROFILE_TAG};
 
@@ -344,25 +345,17 @@ fn is_condition_failure<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>
 }
 
 /// Maps an SDK error onto a store error; throttling, 5xx answers and connection
-/// failures are retryable, as for every other AWS call of the tool.
+/// failures are retryable, by the same classifier as every other AWS call of the tool.
 fn call_error<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().unwrap_or_default();
-    let retryable = match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        _ => {
-            status.is_some_and(|s| s == 429 || s >= 500)
-                || code.contains("Throttl")
-                || code.contains("LimitExceeded")
-                || code.starts_with("InternalServer")
-                || code.starts_with("ServiceUnavailable")
-        }
-    };
+    let retryable = matches!(
+        classify(err),
+        ErrorClass::Connection | ErrorClass::Throttled | ErrorClass::Unavailable
+    );
     let message = match (err.message(), status) {
         (Some(message), _) => format!("{code}: {message}"),
         (None, Some(status)) => format!("HTTP {status} answer without an AWS error code"),

@@ -22,7 +22,8 @@ use crate::provider::{
     AttributeChange, Live, ObservedOwnership, ProviderError, Providers, ResourceProvider, Status,
     default_change_class, diff_attributes,
 };
-use crate::stack::{Address, PROFILE_TAG, Resource, ResourceKind, Spec, Value};
+use crate::stack::build::legacy_name;
+use crate::stack::{Address, Resource, ResourceKind, Spec, Value};
 
 /// Registers the IAM role and policy providers.
 pub(crate) fn register(providers: &mut Providers, config: &aws_config::SdkConfig) {
@@ -144,6 +145,28 @@ pub(crate) fn canonical_policy(document: &Value) -> Value {
         map.insert("Statement".to_owned(), Value::List(list));
     }
     Value::Map(map)
+}
+
+/// Tells whether a resource found under its legacy name (see [`legacy_name`]) is kept
+/// under that name: when it is this stack's, or may be (a release before 0.2 made it
+/// and the plan decides). A legacy-named resource of another stack or of nobody is not
+/// in the way of this stack's own name, so it is not reported at this address.
+fn keeps_legacy_name(ownership: &ObservedOwnership) -> bool {
+    matches!(
+        ownership,
+        ObservedOwnership::Owned | ObservedOwnership::Legacy
+    )
+}
+
+/// Drops the change of `name` from the name of a new resource to the legacy name it was
+/// found under: that name is kept (renaming a role would mean replacing what uses it).
+fn ignore_legacy_name(changes: &mut Vec<AttributeChange>, desired: &Resource) {
+    let legacy = legacy_name(&desired.spec);
+    changes.retain(|c| {
+        c.attribute != "name"
+            || legacy.is_none()
+            || c.before.as_ref().and_then(Value::as_str) != legacy.as_deref()
+    });
 }
 
 /// Drops a change of `attribute` whose documents are equivalent policies.
@@ -298,20 +321,26 @@ fn policy_arns(address: &Address, spec: &Spec) -> Result<Vec<String>, ProviderEr
 #[async_trait]
 impl ResourceProvider for RoleProvider {
     async fn read(&self, desired: &Resource) -> Result<Option<Live>, ProviderError> {
+        let address = &desired.address;
         let name = desired.spec.name().unwrap_or_default();
-        match self.get(&desired.address, name).await? {
-            Some(role) => {
-                let ownership = ObservedOwnership::of(
-                    desired,
-                    tag_map(role.tags()).get(PROFILE_TAG).map(String::as_str),
-                );
-                Ok(Some(
-                    self.to_live(&desired.address, &role, ownership, &desired.spec)
-                        .await?,
-                ))
-            }
-            None => Ok(None),
+        let found = match self.get(address, name).await? {
+            Some(role) => Some(role),
+            None => match legacy_name(&desired.spec) {
+                Some(legacy) => self.get(address, &legacy).await?,
+                None => None,
+            },
+        };
+        let Some(role) = found else {
+            return Ok(None);
+        };
+        let ownership = ObservedOwnership::of_global(desired, &tag_map(role.tags()));
+        if role.role_name() != name && !keeps_legacy_name(&ownership) {
+            return Ok(None);
         }
+        Ok(Some(
+            self.to_live(address, &role, ownership, &desired.spec)
+                .await?,
+        ))
     }
 
     async fn create(&self, desired: &Resource) -> Result<Live, ProviderError> {
@@ -470,6 +499,7 @@ impl ResourceProvider for RoleProvider {
 
     fn diff(&self, desired: &Resource, live: &Live) -> Vec<AttributeChange> {
         let mut changes = diff_attributes(desired, live, default_change_class);
+        ignore_legacy_name(&mut changes, desired);
         ignore_equivalent_policy(&mut changes, "assume_role_policy");
         ignore_order(&mut changes, &["managed_policy_arns"]);
         changes
@@ -658,14 +688,25 @@ const MAX_POLICY_VERSIONS: usize = 5;
 impl ResourceProvider for PolicyProvider {
     async fn read(&self, desired: &Resource) -> Result<Option<Live>, ProviderError> {
         let address = &desired.address;
-        let arn = self
-            .arn(address, desired.spec.name().unwrap_or_default())
-            .await?;
-        let Some(policy) = self.get(address, &arn).await? else {
+        let name = desired.spec.name().unwrap_or_default();
+        let found = match self.get(address, &self.arn(address, name).await?).await? {
+            Some(policy) => Some(policy),
+            None => match legacy_name(&desired.spec) {
+                Some(legacy) => {
+                    self.get(address, &self.arn(address, &legacy).await?)
+                        .await?
+                }
+                None => None,
+            },
+        };
+        let Some(policy) = found else {
             return Ok(None);
         };
         let tags = self.tags(address, &policy).await?;
-        let ownership = ObservedOwnership::of(desired, tags.get(PROFILE_TAG).map(String::as_str));
+        let ownership = ObservedOwnership::of_global(desired, &tags);
+        if policy.policy_name() != Some(name) && !keeps_legacy_name(&ownership) {
+            return Ok(None);
+        }
         Ok(Some(self.to_live(address, &policy, tags, ownership).await?))
     }
 
@@ -788,6 +829,7 @@ impl ResourceProvider for PolicyProvider {
 
     fn diff(&self, desired: &Resource, live: &Live) -> Vec<AttributeChange> {
         let mut changes = diff_attributes(desired, live, default_change_class);
+        ignore_legacy_name(&mut changes, desired);
         ignore_equivalent_policy(&mut changes, "document");
         changes
     }

@@ -1,7 +1,7 @@
 //! What the command line hands the AWS providers when it builds them: how `down` may
 //! treat resources that hold data, and how secret references in a spec are resolved.
 //!
-//! The core never reads the environment (DESIGN.md §3), so the CLI passes a
+//! The core never reads the environment (docs/architecture.md, "Layers"), so the CLI passes a
 //! [`SecretLookup`] that does; providers resolve a secret only at the moment a call
 //! needs the value, and never keep it.
 

@@ -877,6 +877,8 @@ fn one_change(action: crate::plan::Action, diffs: &[(&str, Value, Value)]) -> cr
     crate::plan::Plan {
         format_version: crate::plan::FORMAT_VERSION,
         profile: "prod".into(),
+        region: None,
+        account: None,
         operation: crate::plan::Operation::Apply,
         changes: vec![crate::plan::Change {
             address: cluster_address(),

@@ -14,20 +14,19 @@
 //! endpoints — their ids, states and ownership tags — as plain data.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VpcEndpointType};
 
-use super::ec2::{filter, tag_map};
-use super::support::{
+use super::{filter, tag_map};
+use crate::provider::aws::support::{
     Backoff, Poll, client_token, ignore_order, known_str, order_like, poll, resume, strings,
     vanished,
 };
-use super::{sdk_error, spec_tags, tags_value};
+use crate::provider::aws::{sdk_error, spec_tags, tags_value};
 use crate::provider::{
-    AttributeChange, Live, ObservedOwnership, ProviderError, Providers, ResourceProvider, Status,
+    AttributeChange, Live, ObservedOwnership, ProviderError, ResourceProvider, Status,
     default_change_class, diff_attributes,
 };
 use crate::stack::{
@@ -62,18 +61,9 @@ const BACKOFF: Backoff = Backoff {
 /// eventually consistent) before deciding it is gone.
 const NOT_YET_VISIBLE: u32 = 10;
 
-/// Registers the provider of [`ResourceKind::VpcEndpoint`].
-pub(crate) fn register(providers: &mut Providers, config: &aws_config::SdkConfig) {
-    providers.insert(
-        ResourceKind::VpcEndpoint,
-        Arc::new(VpcEndpointProvider {
-            client: Client::new(config),
-        }),
-    );
-}
-
-struct VpcEndpointProvider {
-    client: Client,
+/// The provider of [`ResourceKind::VpcEndpoint`], registered by [`super::register`].
+pub(super) struct VpcEndpointProvider {
+    pub(super) client: Client,
 }
 
 /// Returns an endpoint's state in the API's own spelling (`pendingAcceptance`); the SDK
