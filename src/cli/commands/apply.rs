@@ -268,7 +268,7 @@ fn teardown_of(context: &StackContext, components: &[Component]) -> Result<Teard
                 .iter()
                 .map(|r| format!("{} uses {}", r.user, r.used))
                 .collect();
-            CliError::failure(format!(
+            CliError::local(format!(
                 "`down --only {}` would cut what the kept components still use: {}; nothing was deleted",
                 names.join(","),
                 uses.join("; ")
