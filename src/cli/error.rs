@@ -14,6 +14,7 @@ use bpa_infra::engine::ApplyError;
 use bpa_infra::kubeconfig::KubeconfigError;
 use bpa_infra::lock::LockError;
 use bpa_infra::plan::{ObserveError, PlanFileError};
+use bpa_infra::profile::input::InputError;
 use bpa_infra::profile::{LoadError, ProfileErrors};
 use bpa_infra::provider::ProviderError;
 use bpa_infra::render::RenderError;
@@ -258,13 +259,17 @@ impl From<LoadError> for CliError {
                 ref path,
                 ref source,
             } => {
-                let hint = (source.kind() == std::io::ErrorKind::NotFound).then(|| {
-                    format!(
+                let not_found =
+                    matches!(source, InputError::Io(e) if e.kind() == std::io::ErrorKind::NotFound);
+                let hint = if not_found {
+                    Some(format!(
                         "profile names resolve to profiles/NAME.yaml relative to the current directory; \
                          check that {} exists or pass a path",
                         path.display()
-                    )
-                });
+                    ))
+                } else {
+                    source.hint()
+                };
                 let error = Self::invalid_profile(err);
                 match hint {
                     Some(hint) => error.hinted(hint),
@@ -323,7 +328,20 @@ impl From<LockError> for CliError {
 
 impl From<PlanFileError> for CliError {
     fn from(err: PlanFileError) -> Self {
-        Self::local(err)
+        // A file that is not a plan, not a regular file, too large or too deeply nested
+        // is bad input (exit 65); failing to read or write one is this machine's.
+        if !err.is_bad_input() {
+            return Self::local(err);
+        }
+        let hint = match &err {
+            PlanFileError::Read { source, .. } => source.hint(),
+            _ => None,
+        };
+        let error = Self::invalid_profile(err);
+        match hint {
+            Some(hint) => error.hinted(hint),
+            None => error,
+        }
     }
 }
 
@@ -336,15 +354,22 @@ impl From<KubeconfigError> for CliError {
 impl From<RenderError> for CliError {
     fn from(err: RenderError) -> Self {
         let hint = match &err {
-            RenderError::Template { .. } | RenderError::InvalidYaml { .. } => {
-                Some("fix the template, or leave out --templates to use the built-in ones")
-            }
-            RenderError::NoTemplates { .. } => Some(
-                "--templates takes a directory of `NAME.yaml.j2` files (see templates/ in the repository)",
+            RenderError::Template { .. } | RenderError::InvalidYaml { .. } => Some(
+                "fix the template, or leave out --templates to use the built-in ones".to_owned(),
             ),
+            RenderError::NoTemplates { .. } => Some(
+                "--templates takes a directory of `NAME.yaml.j2` files (see templates/ in the repository)".to_owned(),
+            ),
+            RenderError::ReadTemplate { source, .. } => source.hint(),
             _ => None,
         };
-        let error = Self::local(err);
+        // A template that is not a regular file, or too large, is bad input (exit 65).
+        let error = match &err {
+            RenderError::ReadTemplate { source, .. } if source.is_refused() => {
+                Self::invalid_profile(err)
+            }
+            _ => Self::local(err),
+        };
         match hint {
             Some(hint) => error.hinted(hint),
             None => error,
@@ -389,7 +414,7 @@ mod tests {
     fn the_message_holds_the_causes_and_json_the_hints() {
         let err = PlanFileError::Read {
             path: "plan.bin".into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file").into(),
         };
         let error = CliError::from(err).hinted("first").hinted("second");
         assert_eq!(error.to_string(), "cannot read plan plan.bin: no such file");

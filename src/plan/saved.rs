@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Action, Change, FORMAT_VERSION, Plan};
+use crate::profile::input::{InputError, MAX_PLAN_BYTES, read_text};
 use crate::stack::Address;
 
 /// Why a plan file could not be written or read.
@@ -24,7 +25,7 @@ pub enum PlanFileError {
     Read {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: InputError,
     },
     #[error("{} is not a bpa-infra plan", path.display())]
     Parse {
@@ -34,6 +35,18 @@ pub enum PlanFileError {
     },
     #[error("{} has plan format version {found}; this bpa-infra reads version {FORMAT_VERSION}", path.display())]
     Version { path: PathBuf, found: u64 },
+}
+
+impl PlanFileError {
+    /// Tells whether the file itself is refused (not a plan, not a regular file, too
+    /// large, too deeply nested), as opposed to the system failing to read or write it.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::Write { .. } => false,
+            Self::Read { source, .. } => source.is_refused(),
+            Self::Parse { .. } | Self::Version { .. } => true,
+        }
+    }
 }
 
 /// One way the situation differs from a saved plan.
@@ -57,10 +70,16 @@ impl Plan {
     }
 
     /// Reads a plan written by [`save`](Self::save), refusing other format versions.
+    ///
+    /// The file must be a regular file of at most [`MAX_PLAN_BYTES`]; serde_json's own
+    /// recursion limit (128 levels) bounds its nesting, so neither `/dev/zero` nor a
+    /// file of nested brackets costs more than reading the cap.
     pub fn load(path: &Path) -> Result<Plan, PlanFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanFileError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = read_text(path, "the plan file", MAX_PLAN_BYTES).map_err(|source| {
+            PlanFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|source| PlanFileError::Parse {

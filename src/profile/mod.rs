@@ -5,6 +5,7 @@
 //! [`Profile`] (`model`) that can only hold valid values.
 
 mod diagnostics;
+pub mod input;
 pub mod model;
 pub mod raw;
 mod source;
@@ -41,12 +42,16 @@ pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileErrors> {
     validate::parse_and_validate(text, origin)
 }
 
-/// Reads and validates the profile at `path`.
+/// Reads and validates the profile at `path`: a regular file of at most
+/// [`input::MAX_PROFILE_BYTES`], nested at most [`input::MAX_PROFILE_DEPTH`] deep.
 pub fn load(path: &Path) -> Result<Profile, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text =
+        input::read_text(path, "the profile", input::MAX_PROFILE_BYTES).map_err(|source| {
+            LoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     parse(&text, &path.display().to_string()).map_err(LoadError::Invalid)
 }
 
@@ -57,7 +62,7 @@ pub enum LoadError {
     Read {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: input::InputError,
     },
     #[error(transparent)]
     Invalid(ProfileErrors),

@@ -328,7 +328,8 @@ pub struct RawStorage {
     /// Allocated storage in GiB.
     #[serde(default = "default_storage_gib")]
     pub size_gib: u32,
-    /// Provisioned IOPS (io1/io2, optional for gp3).
+    /// Provisioned IOPS: io1/io2 always; gp3 from 400 GiB (12000–64000), and then
+    /// always for a Multi-AZ DB cluster, which RDS creates only with IOPS.
     #[serde(default)]
     pub iops: Option<u32>,
 }

@@ -26,6 +26,7 @@ mod structure;
 mod tests;
 
 use super::diagnostics::{ProfileError, ProfileErrors};
+use super::input::{MAX_PROFILE_DEPTH, yaml_depth_beyond};
 use super::model::Profile;
 use super::raw::RawProfile;
 use super::source::{Location, SourceMap};
@@ -34,6 +35,16 @@ pub use checks::{Problem, check_master_password};
 
 /// Parses and validates a profile's text; `origin` names it in errors (usually its path).
 pub fn parse_and_validate(text: &str, origin: &str) -> Result<Profile, ProfileErrors> {
+    // Indexing paths costs time quadratic in the nesting depth; a text nested beyond
+    // any profile is refused first, in time linear in the part read.
+    if let Some(depth) = yaml_depth_beyond(text, MAX_PROFILE_DEPTH) {
+        let error = ProfileError::new(
+            "",
+            format!("the profile nests more than {MAX_PROFILE_DEPTH} levels deep (found {depth} before stopping)"),
+        )
+        .with_hint("a profile nests a few levels; check that this is the file you mean");
+        return Err(ProfileErrors::new(origin, text, vec![error]));
+    }
     let map = SourceMap::new(text);
     let fail = |errors: Vec<ProfileError>| ProfileErrors::new(origin, text, locate(errors, &map));
 

@@ -81,7 +81,7 @@ pub enum RenderError {
     ReadTemplate {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::profile::input::InputError,
     },
     #[error("no `*{TEMPLATE_EXTENSION}` template in {}", path.display())]
     NoTemplates { path: PathBuf },

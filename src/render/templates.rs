@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::RenderError;
+use crate::profile::input::{MAX_TEMPLATE_BYTES, read_text};
 
 /// Extension every template file carries; the output file is named without it.
 pub const TEMPLATE_EXTENSION: &str = ".j2";
@@ -101,13 +102,17 @@ impl Templates {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if !name.ends_with(TEMPLATE_EXTENSION) || !path.is_file() {
+            // `path.is_file()` follows links, so a link to `/dev/zero` is not skipped here
+            // but refused by `read_text`, with the reason.
+            if !name.ends_with(TEMPLATE_EXTENSION) || path.is_dir() {
                 continue;
             }
             let source =
-                std::fs::read_to_string(&path).map_err(|source| RenderError::ReadTemplate {
-                    path: path.clone(),
-                    source,
+                read_text(&path, "the template", MAX_TEMPLATE_BYTES).map_err(|source| {
+                    RenderError::ReadTemplate {
+                        path: path.clone(),
+                        source,
+                    }
                 })?;
             templates
                 .entries

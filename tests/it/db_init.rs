@@ -29,7 +29,7 @@ eks:
 rds:
   engine_version: "16.4"
   instance_class: db.m5d.large
-  storage: {{ type: gp3, size_gib: 100 }}
+  storage: {{ type: gp3, size_gib: 400, iops: 12000 }}
   master_username: {master}
   master_password: {{ from_env: BPA_TEST_MASTER_PASSWORD }}
   deletion_protection: false

@@ -57,7 +57,8 @@ rds:
   instance_class: db.m5d.large
   storage:
     type: gp3
-    size_gib: 100
+    size_gib: 400
+    iops: 12000
   deletion_protection: false
 ecr:
   repositories: [bpa/ui]

@@ -214,3 +214,93 @@ fn the_json_output_gives_the_same_field_and_line() {
         );
     }
 }
+
+// ----- the tags the shipped profiles generate (issue 17 §4) -------------------------
+
+/// A tag pattern as botocore states it, matched as a whole (AWS anchors it).
+fn matches_pattern(pattern: &str, text: &str) -> bool {
+    let schema = serde_json::json!({"type": "string", "pattern": format!("^(?:{pattern})$")});
+    jsonschema::validator_for(&schema)
+        .expect("the pattern compiles")
+        .is_valid(&serde_json::json!(text))
+}
+
+/// Which service tags a kind of resource, and that service's tag rules from its
+/// botocore model: the key and value pattern (where the model states one) and the
+/// longest key.
+fn tag_rules(kind: bpa_infra::stack::ResourceKind) -> (&'static str, Option<&'static str>, usize) {
+    use bpa_infra::stack::ResourceKind as K;
+    // IAM: `tagKeyType`/`tagValueType` patterns (botocore `iam`); RDS: `Tag.Key` and
+    // `Tag.Value` documentation, "Java regex" (botocore `rds`). EC2 (`Tag.Key` at most
+    // 127), EKS (`TagMap`) and ECR (`TagKey`/`TagValue`) state no character pattern.
+    const IAM_RDS: &str = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*";
+    match kind {
+        K::IamRole | K::IamPolicy => ("iam", Some(IAM_RDS), 128),
+        K::DbClusterParameterGroup
+        | K::DbParameterGroup
+        | K::DbSubnetGroup
+        | K::DbCluster
+        | K::DbInstance => ("rds", Some(IAM_RDS), 128),
+        K::EksCluster | K::NodeGroup | K::EksAddon => ("eks", None, 128),
+        K::EcrRepository => ("ecr", None, 128),
+        _ => ("ec2", None, 127),
+    }
+}
+
+/// Every tag the stack of every shipped profile puts on a resource is one its service
+/// accepts: at most 50 per resource, keys and values within the service's lengths and
+/// pattern. A failure names the resource, the service and the tag. (The address tag
+/// holds `[` `]` on subnets, launch templates, node groups, add-ons and repositories:
+/// EC2, EKS and ECR, which take them; no IAM or RDS address has a key.)
+#[test]
+fn every_generated_tag_is_one_its_service_accepts() {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("profiles"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 2, "{paths:?}");
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    for path in paths {
+        let profile = bpa_infra::profile::load(&path).unwrap();
+        let stack = bpa_infra::stack::build(&profile).unwrap();
+        for resource in stack.resources() {
+            let Some(bpa_infra::stack::Value::Map(tags)) = resource.spec.get("tags") else {
+                continue;
+            };
+            let (service, pattern, max_key) = tag_rules(resource.kind);
+            if tags.len() > 50 {
+                refused.push(format!("{}: {} tags", resource.address, tags.len()));
+            }
+            for (key, value) in tags {
+                let value = value.as_str().unwrap_or_default();
+                checked += 1;
+                let ok = !key.is_empty()
+                    && key.chars().count() <= max_key
+                    && value.chars().count() <= 256
+                    && pattern.is_none_or(|p| matches_pattern(p, key) && matches_pattern(p, value));
+                if !ok {
+                    refused.push(format!("{} ({service}): {key} = {value}", resource.address));
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} tags checked");
+    assert!(
+        refused.is_empty(),
+        "tags their service refuses:\n{}",
+        refused.join("\n")
+    );
+}
+
+#[test]
+fn the_tag_pattern_check_can_fail() {
+    let (_, iam, _) = tag_rules(bpa_infra::stack::ResourceKind::IamRole);
+    let iam = iam.unwrap();
+    assert!(matches_pattern(iam, "iam.node_role"));
+    assert!(matches_pattern(iam, "Équipe 42"));
+    assert!(!matches_pattern(iam, "ecr.repository[bpa/ui]"));
+    assert_eq!(tag_rules(bpa_infra::stack::ResourceKind::Subnet).2, 127);
+}

@@ -517,15 +517,16 @@ fn a_changed_setting_plans_exactly_that_update() {
         "{plan:#}"
     );
 
-    // io2 → gp3 with its IOPS: RDS changes it in place (a long storage optimization).
-    let path = profile(dir.path(), "{ type: gp3, size_gib: 400, iops: 3000 }", "");
+    // io2 → gp3 with its IOPS (gp3 takes 12000 or more at 400 GiB): RDS changes both
+    // in place, in one call (a long storage optimization).
+    let path = profile(dir.path(), "{ type: gp3, size_gib: 400, iops: 12000 }", "");
     let plan = plan_json(&moto, &path);
     assert_eq!(
         changes(&plan),
         vec![(
             "rds.cluster".to_owned(),
             "update".to_owned(),
-            vec!["storage_type".to_owned()]
+            vec!["iops".to_owned(), "storage_type".to_owned()]
         )],
         "{plan:#}"
     );
@@ -549,14 +550,14 @@ fn a_changed_setting_plans_exactly_that_update() {
         "{text}"
     );
 
-    // Without IOPS RDS refuses it: the plan says so, with the reason.
+    // Without IOPS RDS refuses a Multi-AZ DB cluster (CreateDBCluster's `Iops`):
+    // validation says so before any plan.
     let path = profile(dir.path(), "{ type: gp3, size_gib: 400 }", "");
     let (code, stdout, stderr) = run(&moto, &path, &["plan", "--only", "rds,ecr"]);
-    assert_ne!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(code, 65, "{stdout}\n{stderr}");
     let text = format!("{stdout}\n{stderr}");
-    assert!(text.contains("rds.cluster"), "{text}");
-    assert!(text.contains("storage_type"), "{text}");
-    assert!(text.contains("set rds.storage.iops"), "{text}");
+    assert!(text.contains("rds.storage.iops"), "{text}");
+    assert!(text.contains("needs provisioned IOPS"), "{text}");
 
     // Applying the backup change changes exactly that.
     let text =

@@ -116,7 +116,7 @@ eks:
 rds:
   engine_version: "16.4"
   instance_class: db.m5d.large
-  storage: {{ type: gp3, size_gib: 100 }}
+  storage: {{ type: gp3, size_gib: 400, iops: 12000 }}
   deletion_protection: false
   master_password: {{ from_env: RELY_MASTER_PASSWORD }}
   databases:

@@ -227,3 +227,183 @@ fn schema_is_json_and_completions_are_printed() {
         .success()
         .stdout(predicate::str::contains("bpa-infra"));
 }
+
+// ----- bounded input (issue 17 §5) ------------------------------------------------
+//
+// Each refusal must come at once: before the caps, `validate -p /dev/zero` read until
+// memory ran out and a profile nested 100,000 deep took over 20 seconds. The tests
+// assert the exit code and the reason; that they end at all is the timing check.
+
+/// Runs `validate -p PATH` and returns stderr, asserting exit 65.
+fn refused_profile(path: &std::path::Path) -> String {
+    let output = bpa_infra()
+        .args(["validate", "--no-color", "-p"])
+        .arg(path)
+        .assert()
+        .code(65)
+        .get_output()
+        .clone();
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn a_profile_that_is_a_device_or_a_directory_is_refused() {
+    let stderr = refused_profile(std::path::Path::new("/dev/zero"));
+    assert!(
+        stderr.contains("/dev/zero")
+            && stderr.contains("is not a regular file (it is a character device)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: pass the path of a regular file"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = refused_profile(dir.path());
+    assert!(stderr.contains("(it is a directory)"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_profile_that_is_a_named_pipe_is_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("profile.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let stderr = refused_profile(&fifo);
+    assert!(stderr.contains("(it is a named pipe)"), "{stderr}");
+}
+
+#[test]
+fn a_profile_over_one_mebibyte_is_refused() {
+    let example =
+        std::fs::read_to_string(crate::support::root().join("profiles/example.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A valid profile padded with comments to one byte over the cap.
+    let mut text = example.clone();
+    while text.len() < 1024 * 1024 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    text.truncate(1024 * 1024);
+    text.push('\n');
+    assert_eq!(text.len(), 1024 * 1024 + 1);
+    let path = write_profile(dir.path(), "big.yaml", &text);
+    let stderr = refused_profile(&path);
+    assert!(
+        stderr.contains("the profile is larger than the 1048576-byte limit"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the limit is 1 MiB"), "{stderr}");
+
+    // At the cap exactly it is read (and, comments being comments, valid).
+    let mut at_cap = text;
+    at_cap.truncate(1024 * 1024 - 1);
+    at_cap.push('\n');
+    let path = write_profile(dir.path(), "at-cap.yaml", &at_cap);
+    bpa_infra()
+        .args(["validate", "-p"])
+        .arg(&path)
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_profile_nested_beyond_the_depth_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, nested) in [
+        (
+            "flow",
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+        ),
+        (
+            "mappings",
+            format!("{}1{}", "{a: ".repeat(100_000), "}".repeat(100_000)),
+        ),
+        ("dashes", format!("\n{}x", "  - ".repeat(100_000))),
+    ] {
+        let text = format!("apiVersion: bpa-infra/v1\nname: {nested}\n");
+        let path = write_profile(dir.path(), &format!("{name}.yaml"), &text);
+        let stderr = refused_profile(&path);
+        assert!(
+            stderr.contains("the profile nests more than 64 levels deep"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_saved_plan_that_is_not_a_regular_file_or_too_large_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(16 * 1024 * 1024 + 1).unwrap();
+    let nested = dir.path().join("nested.json");
+    std::fs::write(&nested, "[".repeat(100_000)).unwrap();
+    for (plan, reason) in [
+        (
+            std::path::Path::new("/dev/zero"),
+            "is not a regular file (it is a character device)",
+        ),
+        (
+            big.as_path(),
+            "the plan file is larger than the 16777216-byte limit",
+        ),
+        (nested.as_path(), "recursion limit exceeded"),
+    ] {
+        let output = bpa_infra()
+            .args(["-p", "example", "--no-color", "up", "--yes", "--plan"])
+            .arg(plan)
+            .env("BPA_KONG_DB_PASSWORD", "not-used-here")
+            .assert()
+            .code(65)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(reason), "{}: {stderr}", plan.display());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_template_that_is_a_device_or_too_large_is_refused() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let render = |templates: &std::path::Path| {
+        let output = bpa_infra()
+            .args([
+                "-p",
+                "example",
+                "--no-color",
+                "render",
+                "--offline",
+                "--templates",
+            ])
+            .arg(templates)
+            .arg("--out-dir")
+            .arg(out_dir.path())
+            .assert()
+            .code(65)
+            .get_output()
+            .clone();
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let linked = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/zero", linked.path().join("zero.yaml.j2")).unwrap();
+    let stderr = render(linked.path());
+    assert!(
+        stderr.contains("zero.yaml.j2") && stderr.contains("(it is a character device)"),
+        "{stderr}"
+    );
+
+    let large = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(large.path().join("big.yaml.j2")).unwrap();
+    file.set_len(1024 * 1024 + 1).unwrap();
+    let stderr = render(large.path());
+    assert!(
+        stderr.contains("the template is larger than the 1048576-byte limit"),
+        "{stderr}"
+    );
+}

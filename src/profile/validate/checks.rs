@@ -141,24 +141,87 @@ pub fn check_resource_id(id: &str, prefix: &str) -> Check {
     }
 }
 
-/// Checks a tag: AWS's limits, and the `bpa-infra:` prefix the tool keeps for itself.
+/// Most tags on one resource, counting the tool's own: 50 for IAM (CreateRole `Tags`,
+/// `max` 50, botocore `iam` model), EKS (`TagMap`, `max` 50, botocore `eks` model),
+/// EC2, RDS and ECR (50 per resource, their user guides' tagging pages).
+pub const MAX_TAGS_PER_RESOURCE: usize = 50;
+/// Tags the tool adds to a resource itself: `Name`, `bpa-infra:profile`,
+/// `bpa-infra:address` and `bpa-infra:region`.
+pub const TOOL_TAGS: usize = 4;
+/// Longest tag key every service takes: EC2's 127 (botocore `ec2` model, `Tag.Key`:
+/// "accept a maximum of 127 Unicode characters"); IAM, EKS, RDS and ECR take 128.
+pub const MAX_TAG_KEY: usize = 127;
+/// Longest tag value: 256 in all five services.
+pub const MAX_TAG_VALUE: usize = 256;
+
+/// Tells whether `c` is in the narrowest tag character set of the services the tool
+/// tags, IAM's `[\p{L}\p{Z}\p{N}_.:/=+\-@]` (botocore `iam` model, `tagKeyType` and
+/// `tagValueType`), which RDS states too (`Tag.Key`/`Tag.Value`: "Java regex
+/// `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`"). EC2, EKS and ECR state no pattern.
+///
+/// The standard library has no Unicode general categories: letters and numbers are
+/// `is_alphabetic` and `is_numeric` (which also admit a few combining marks `\p{L}`
+/// leaves out), separators (`\p{Z}`) are listed.
+pub fn is_tag_char(c: char) -> bool {
+    let separator = matches!(
+        c,
+        ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+    );
+    c.is_alphabetic() || c.is_numeric() || separator || "_.:/=+-@".contains(c)
+}
+
+/// Checks a profile tag: lengths and characters every tagged service accepts, and
+/// the prefixes AWS (`aws:`; `rds:` for RDS, in keys and values) and the tool
+/// (`bpa-infra:`, in keys) keep.
 pub fn check_tag(key: &str, value: &str) -> Check {
-    if key.is_empty() || key.chars().count() > 128 {
+    let allowed = "letters, digits, spaces and `_ . : / = + - @`";
+    if key.is_empty() || key.chars().count() > MAX_TAG_KEY {
         return Err(problem(
-            "a tag key must be 1 to 128 characters",
-            "shorten the tag key",
+            format!("a tag key must be 1 to {MAX_TAG_KEY} characters"),
+            "shorten the tag key (EC2 takes at most 127 characters)",
         ));
     }
-    if value.chars().count() > 256 {
+    if value.chars().count() > MAX_TAG_VALUE {
         return Err(problem(
-            "a tag value must be at most 256 characters",
+            format!("a tag value must be at most {MAX_TAG_VALUE} characters"),
             "shorten the tag value",
         ));
     }
-    if key.starts_with("aws:") {
+    if let Some(c) = key.chars().find(|c| !is_tag_char(*c)) {
         return Err(problem(
-            format!("tag key `{key}` uses the `aws:` prefix, which AWS reserves"),
+            format!("tag key `{key}` has `{c}`, which IAM and RDS refuse in tags"),
+            format!("use only {allowed}"),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| !is_tag_char(*c)) {
+        return Err(problem(
+            format!("tag value `{value}` has `{c}`, which IAM and RDS refuse in tags"),
+            format!("use only {allowed}"),
+        ));
+    }
+    // RDS: keys and values "can't be prefixed with aws: or rds:" (`Tag.Key`/`Tag.Value`);
+    // EKS: no `aws:` "or any upper or lowercase combination" for keys or values (`TagMap`).
+    let reserved = |text: &str| {
+        let lower = text.get(..4).map(str::to_ascii_lowercase);
+        matches!(lower.as_deref(), Some("aws:" | "rds:"))
+    };
+    if reserved(key) {
+        return Err(problem(
+            format!(
+                "tag key `{key}` uses the `{}` prefix, which AWS reserves",
+                &key[..4]
+            ),
             "choose another key",
+        ));
+    }
+    if reserved(value) {
+        return Err(problem(
+            format!(
+                "tag value `{value}` starts with `{}`, which AWS reserves for its own values",
+                &value[..4]
+            ),
+            "change the start of the value",
         ));
     }
     if key.starts_with("bpa-infra:") {
@@ -166,7 +229,22 @@ pub fn check_tag(key: &str, value: &str) -> Check {
             format!(
                 "tag key `{key}` uses the `bpa-infra:` prefix, which marks the tool's own resources"
             ),
-            "choose another key: the tool sets `bpa-infra:profile` and `bpa-infra:address` itself",
+            "choose another key: the tool sets `bpa-infra:profile`, `bpa-infra:address` and `bpa-infra:region` itself",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the number of profile tags: with the tool's own ([`TOOL_TAGS`]) a resource
+/// must stay within [`MAX_TAGS_PER_RESOURCE`].
+pub fn check_tag_count(count: usize) -> Check {
+    let max = MAX_TAGS_PER_RESOURCE - TOOL_TAGS;
+    if count > max {
+        return Err(problem(
+            format!(
+                "{count} tags are too many: AWS allows {MAX_TAGS_PER_RESOURCE} per resource and the tool adds {TOOL_TAGS} of its own, which leaves {max}"
+            ),
+            format!("keep at most {max} tags"),
         ));
     }
     Ok(())
@@ -242,7 +320,14 @@ fn is_label_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Checks a Kubernetes label: `[prefix/]name` key and a value of at most 63 characters.
+/// Longest node group label key and value EKS takes: the `labelKey` and `labelValue`
+/// shapes of the botocore `eks` model are 1–63 characters. Kubernetes would allow a
+/// DNS prefix of up to 253 more in the key, but CreateNodegroup counts the whole key
+/// (prefix included) against 63, and refuses an empty value.
+pub const MAX_LABEL: usize = 63;
+
+/// Checks a node group label: a Kubernetes `[prefix/]name` key and value, within the
+/// lengths EKS accepts ([`MAX_LABEL`]).
 pub fn check_label(key: &str, value: &str) -> Check {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
@@ -250,20 +335,34 @@ pub fn check_label(key: &str, value: &str) -> Check {
     };
     let prefix_ok = prefix.is_none_or(|p| {
         !p.is_empty()
-            && p.len() <= 253
             && p.split('.')
                 .all(|part| is_label_name(part) && !part.contains('_'))
     });
     if !prefix_ok || !is_label_name(name) {
         return Err(problem(
             format!("`{key}` is not a Kubernetes label key"),
-            "use `[prefix/]name`: up to 63 letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit",
+            "use `[prefix/]name`: letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit (the prefix a DNS name)",
         ));
     }
-    if !value.is_empty() && !is_label_name(value) {
+    if key.len() > MAX_LABEL {
+        return Err(problem(
+            format!(
+                "label key `{key}` is {} characters; EKS takes at most {MAX_LABEL}, prefix included",
+                key.len()
+            ),
+            "shorten the key or its prefix",
+        ));
+    }
+    if value.is_empty() {
+        return Err(problem(
+            format!("label `{key}` has an empty value, which EKS refuses"),
+            "give the label a value of 1 to 63 characters",
+        ));
+    }
+    if !is_label_name(value) {
         return Err(problem(
             format!("`{value}` is not a Kubernetes label value"),
-            "use up to 63 letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit",
+            "use 1 to 63 letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit",
         ));
     }
     Ok(())
@@ -398,12 +497,28 @@ pub fn check_addon_version(version: &str) -> Check {
     }
 }
 
-/// Checks an RDS DB cluster or instance identifier.
-pub fn check_db_identifier(id: &str) -> Check {
-    let hint = "use 1 to 60 letters, digits or hyphens, starting with a letter, without `--` or a trailing hyphen";
-    let bad = if id.is_empty() || id.len() > 60 {
+/// Longest DB cluster identifier of a Multi-AZ DB cluster: "1 to 52 (for Multi-AZ DB
+/// clusters) letters, numbers, or hyphens" (botocore `rds` model, CreateDBCluster,
+/// `DBClusterIdentifier`).
+pub const MAX_CLUSTER_IDENTIFIER: usize = 52;
+/// Longest DB instance identifier: "1 to 63 letters, numbers, or hyphens" (botocore
+/// `rds` model, CreateDBInstance, `DBInstanceIdentifier`).
+pub const MAX_INSTANCE_IDENTIFIER: usize = 63;
+
+/// Checks an RDS DB cluster or instance identifier against the CreateDBCluster /
+/// CreateDBInstance constraints: first character a letter, then letters, digits or
+/// hyphens, no `--`, no trailing hyphen, and the length the deployment mode allows.
+pub fn check_db_identifier(id: &str, mode: RdsMode) -> Check {
+    let (max, what) = match mode {
+        RdsMode::MultiAzCluster => (MAX_CLUSTER_IDENTIFIER, "a Multi-AZ DB cluster identifier"),
+        RdsMode::MultiAzInstance => (MAX_INSTANCE_IDENTIFIER, "a DB instance identifier"),
+    };
+    let hint = format!(
+        "use 1 to {max} letters, digits or hyphens, starting with a letter, without `--` or a trailing hyphen"
+    );
+    let bad = if id.is_empty() || id.len() > max {
         Some(format!(
-            "`{id}` is {} characters; a DB identifier has 1 to 60",
+            "`{id}` is {} characters; {what} has 1 to {max}",
             id.len()
         ))
     } else if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -689,15 +804,31 @@ pub fn parse_storage_type(text: &str, mode: RdsMode) -> Result<StorageType, Prob
     Ok(storage_type)
 }
 
-/// Checks size and IOPS against the storage type; returns each problem with its field.
+/// Storage size from which RDS for PostgreSQL lets gp3 IOPS be provisioned; below it
+/// the baseline (3,000 IOPS) is fixed and a given value is refused ("You can't specify
+/// IOPS or storage throughput for engine postgres and a storage size less than 400").
+/// RDS user guide, *Amazon RDS DB instance storage*, *gp3 storage*.
+pub const GP3_IOPS_FROM_GIB: u32 = 400;
+/// gp3 IOPS RDS for PostgreSQL lets be provisioned from [`GP3_IOPS_FROM_GIB`]:
+/// 12,000 (the baseline at that size) to 64,000 (same section).
+pub const GP3_IOPS: (u32, u32) = (12_000, 64_000);
+
+/// Checks size and IOPS against the storage type and deployment mode; returns each
+/// problem with its field.
 ///
-/// io1/io2 limits are those of Multi-AZ DB clusters (docs/aws-facts.md): 100–65,536 GiB,
-/// 1,000–256,000 IOPS, 0.5–1,000 IOPS per GiB for io2. io1 keeps the older 50 per GiB
-/// ceiling that the CreateDBCluster API reference still states.
-pub fn check_storage(storage: &Storage) -> Vec<(&'static str, Problem)> {
+/// - io1/io2 (RDS user guide, *Provisioned IOPS SSD storage*): 100–65,536 GiB and
+///   1,000–256,000 IOPS, always given; io2 0.5–1,000 IOPS per GiB, io1 0.5–50 (the
+///   ratio CreateDBCluster's `Iops` states in the botocore `rds` model).
+/// - gp3 ([`GP3_IOPS_FROM_GIB`], [`GP3_IOPS`]): 20–65,536 GiB; IOPS only from 400 GiB.
+/// - A Multi-AZ DB cluster always needs IOPS: CreateDBCluster's `Iops` "is required to
+///   create a Multi-AZ DB cluster", and "when [StorageType is] specified for a Multi-AZ
+///   DB cluster, a value for the Iops parameter is required" (botocore `rds` model).
+///   With gp3's rule that makes a gp3 cluster 400 GiB or more with 12,000+ IOPS.
+pub fn check_storage(storage: &Storage, mode: RdsMode) -> Vec<(&'static str, Problem)> {
     let mut problems = Vec::new();
     let size = storage.size_gib;
     let kind = storage.storage_type.as_str();
+    let cluster = mode == RdsMode::MultiAzCluster;
     match storage.storage_type {
         StorageType::Io1 | StorageType::Io2 => {
             if !(100..=65_536).contains(&size) {
@@ -757,6 +888,7 @@ pub fn check_storage(storage: &Storage) -> Vec<(&'static str, Problem)> {
                     ),
                 ));
             }
+            let (low, high) = GP3_IOPS;
             match (storage.storage_type, storage.iops) {
                 (StorageType::Gp2, Some(_)) => problems.push((
                     "iops",
@@ -765,11 +897,44 @@ pub fn check_storage(storage: &Storage) -> Vec<(&'static str, Problem)> {
                         "remove `iops`, or use `gp3`",
                     ),
                 )),
-                (_, Some(iops)) if !(3_000..=64_000).contains(&iops) => problems.push((
+                (StorageType::Gp2, None) => {}
+                (_, None) if cluster && size < GP3_IOPS_FROM_GIB => problems.push((
+                    "size_gib",
+                    problem(
+                        format!(
+                            "a Multi-AZ DB cluster on gp3 needs at least {GP3_IOPS_FROM_GIB} GiB, not {size}: RDS requires its IOPS, and takes gp3 IOPS only from {GP3_IOPS_FROM_GIB} GiB"
+                        ),
+                        format!(
+                            "set `size_gib: {GP3_IOPS_FROM_GIB}` and `iops: {low}` (the gp3 baseline at that size), or use io2 with `iops`"
+                        ),
+                    ),
+                )),
+                (_, None) if cluster => problems.push((
                     "iops",
                     problem(
-                        format!("gp3 IOPS must be 3000 to 64000, not {iops}"),
-                        "set `iops` between 3000 and 64000, or remove it",
+                        "a Multi-AZ DB cluster needs provisioned IOPS, for gp3 too",
+                        format!("add `iops: {low}` (the gp3 baseline from {GP3_IOPS_FROM_GIB} GiB) or more, up to {high}"),
+                    ),
+                )),
+                (_, None) => {}
+                (_, Some(iops)) if size < GP3_IOPS_FROM_GIB => problems.push((
+                    "iops",
+                    problem(
+                        format!(
+                            "RDS takes gp3 IOPS only from {GP3_IOPS_FROM_GIB} GiB; below that the baseline of 3000 is fixed, and {iops} for {size} GiB is refused"
+                        ),
+                        if cluster {
+                            format!("a Multi-AZ DB cluster needs IOPS: set `size_gib: {GP3_IOPS_FROM_GIB}` and `iops: {low}` or more")
+                        } else {
+                            format!("remove `iops`, or set `size_gib` to {GP3_IOPS_FROM_GIB} or more")
+                        },
+                    ),
+                )),
+                (_, Some(iops)) if !(low..=high).contains(&iops) => problems.push((
+                    "iops",
+                    problem(
+                        format!("gp3 IOPS must be {low} to {high} from {GP3_IOPS_FROM_GIB} GiB, not {iops}"),
+                        format!("set `iops` between {low} and {high}"),
                     ),
                 )),
                 _ => {}

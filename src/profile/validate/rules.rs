@@ -191,6 +191,9 @@ impl Rules<'_> {
         for (key, value) in s.tags.iter().flatten() {
             self.require(&format!("tags.{key}"), check_tag(key, value));
         }
+        if let Some(tags) = &s.tags {
+            self.require("tags", check_tag_count(tags.len()));
+        }
 
         // Every section is checked before any result is combined, so that one broken
         // section does not hide the problems of the next.
@@ -867,7 +870,7 @@ impl Rules<'_> {
         let mut ok = true;
         let identifier = match (&raw.identifier, name) {
             (Some(identifier), _) => {
-                ok &= self.require("rds.identifier", check_db_identifier(identifier));
+                ok &= self.require("rds.identifier", check_db_identifier(identifier, raw.mode));
                 identifier.to_ascii_lowercase()
             }
             // A valid profile name always makes a valid identifier.
@@ -984,7 +987,7 @@ impl Rules<'_> {
             size_gib: raw.size_gib,
             iops: raw.iops,
         };
-        let problems = check_storage(&storage);
+        let problems = check_storage(&storage, mode);
         let ok = problems.is_empty();
         for (field, problem) in problems {
             self.report(format!("rds.storage.{field}"), problem);

@@ -650,16 +650,17 @@ fn tags_must_not_use_reserved_prefixes() {
 
 #[test]
 fn tags_must_fit_aws_lengths() {
-    let long_key = "k".repeat(129);
+    // EC2's `Tag.Key` takes 127 characters, one fewer than the other services.
+    let long_key = "k".repeat(128);
     assert_error(
         &set(BASE, "/tags", json!({ long_key.clone(): "x" })),
         &format!("tags.{long_key}"),
-        "a tag key must be 1 to 128 characters",
+        "a tag key must be 1 to 127 characters",
     );
     valid(&set(
         BASE,
         "/tags",
-        json!({ "k".repeat(128): "v".repeat(256) }),
+        json!({ "k".repeat(127): "v".repeat(256) }),
     ));
     assert_error(
         &set(BASE, "/tags", json!({"team": "v".repeat(257)})),
@@ -1432,9 +1433,9 @@ fn storage_rules_of_multi_az_db_clusters() {
 fn general_purpose_storage_iops_rules() {
     let storage = |v: Value| set(BASE, "/rds/storage", v);
     assert_error(
-        &storage(json!({"type": "gp3", "size_gib": 400, "iops": 2999})),
+        &storage(json!({"type": "gp3", "size_gib": 400, "iops": 11999})),
         "rds.storage.iops",
-        "gp3 IOPS must be 3000 to 64000, not 2999",
+        "gp3 IOPS must be 12000 to 64000 from 400 GiB, not 11999",
     );
     assert_error(
         &storage(json!({"type": "gp3", "size_gib": 400, "iops": 64001})),
@@ -1442,7 +1443,7 @@ fn general_purpose_storage_iops_rules() {
         "not 64001",
     );
     valid(&storage(
-        json!({"type": "gp3", "size_gib": 400, "iops": 3000}),
+        json!({"type": "gp3", "size_gib": 400, "iops": 12000}),
     ));
     valid(&storage(
         json!({"type": "gp3", "size_gib": 400, "iops": 64000}),
@@ -1932,4 +1933,192 @@ fn other_messages() {
             ),
         ])
     );
+}
+
+// ----- issue 17 §4: rules AWS enforces -------------------------------------------
+
+#[test]
+fn a_multi_az_cluster_identifier_has_at_most_52_characters() {
+    let id = |n: usize| format!("a{}", "b".repeat(n - 1));
+    valid(&set(BASE, "/rds/identifier", json!(id(52))));
+    let error = assert_error(
+        &set(BASE, "/rds/identifier", json!(id(53))),
+        "rds.identifier",
+        "is 53 characters; a Multi-AZ DB cluster identifier has 1 to 52",
+    );
+    assert!(error.hint.unwrap().contains("1 to 52"));
+    // A DB instance keeps CreateDBInstance's 63.
+    let instance = |n: usize| {
+        edited(BASE, |d| {
+            d["rds"]["mode"] = json!("multi-az-instance");
+            d["rds"]["identifier"] = json!(id(n));
+        })
+    };
+    valid(&instance(63));
+    assert_error(
+        &instance(64),
+        "rds.identifier",
+        "a DB instance identifier has 1 to 63",
+    );
+}
+
+#[test]
+fn a_multi_az_cluster_always_has_provisioned_iops() {
+    let storage = |v: Value| set(BASE, "/rds/storage", v);
+    // gp3 below 400 GiB: RDS fixes its IOPS, and a cluster cannot be made without them.
+    assert_error(
+        &storage(json!({"type": "gp3", "size_gib": 100})),
+        "rds.storage.size_gib",
+        "a Multi-AZ DB cluster on gp3 needs at least 400 GiB, not 100",
+    );
+    assert_error(
+        &storage(json!({"type": "gp3", "size_gib": 100, "iops": 3000})),
+        "rds.storage.iops",
+        "RDS takes gp3 IOPS only from 400 GiB",
+    );
+    assert_error(
+        &storage(json!({"type": "gp3", "size_gib": 400})),
+        "rds.storage.iops",
+        "a Multi-AZ DB cluster needs provisioned IOPS, for gp3 too",
+    );
+    assert_error(
+        &storage(json!({"type": "io2", "size_gib": 400})),
+        "rds.storage.iops",
+        "io2 storage needs provisioned IOPS",
+    );
+    valid(&storage(
+        json!({"type": "io1", "size_gib": 100, "iops": 1000}),
+    ));
+}
+
+#[test]
+fn a_multi_az_instance_on_gp3_takes_iops_only_from_400_gib() {
+    let instance = |v: Value| {
+        edited(BASE, |d| {
+            d["rds"]["mode"] = json!("multi-az-instance");
+            d["rds"]["storage"] = v;
+        })
+    };
+    let small = valid(&instance(json!({"type": "gp3", "size_gib": 100})));
+    assert_eq!(small.rds.storage.iops, None);
+    assert_error(
+        &instance(json!({"type": "gp3", "size_gib": 100, "iops": 3000})),
+        "rds.storage.iops",
+        "RDS takes gp3 IOPS only from 400 GiB",
+    );
+    valid(&instance(json!({"type": "gp3", "size_gib": 400})));
+    valid(&instance(
+        json!({"type": "gp3", "size_gib": 500, "iops": 20000}),
+    ));
+}
+
+#[test]
+fn label_keys_and_values_fit_what_eks_takes() {
+    let label =
+        |key: &str, value: &str| set(BASE, "/eks/node_groups/0/labels", json!({ key: value }));
+    let name = "n".repeat(63);
+    valid(&label(&name, &"v".repeat(63)));
+    // Kubernetes allows a 253-character prefix; EKS's `labelKey` is 63 in all.
+    let prefixed = format!("{}/{}", "example.com", "n".repeat(52));
+    assert_eq!(prefixed.len(), 64);
+    assert_error(
+        &label(&prefixed, "v"),
+        &format!("eks.node_groups[0].labels.{prefixed}"),
+        "EKS takes at most 63, prefix included",
+    );
+    valid(&label(&prefixed[1..], "v"));
+    assert_error(
+        &label(&format!("{name}n"), "v"),
+        &format!("eks.node_groups[0].labels.{name}n"),
+        "not a Kubernetes label key",
+    );
+    assert_error(
+        &label("team", ""),
+        "eks.node_groups[0].labels.team",
+        "empty value, which EKS refuses",
+    );
+    assert_error(
+        &label("team", &"v".repeat(64)),
+        "eks.node_groups[0].labels.team",
+        "not a Kubernetes label value",
+    );
+}
+
+#[test]
+fn tags_use_only_characters_iam_and_rds_accept() {
+    for (key, value) in [
+        ("cost[center]", "x"),
+        ("team", "a,b"),
+        ("team", "x#1"),
+        ("t\u{9}", "x"),
+    ] {
+        let text = set(BASE, "/tags", json!({ key: value }));
+        let found = errors(&text);
+        assert!(
+            found.iter().any(|e| e.path == format!("tags.{key}")
+                && e.message.contains("which IAM and RDS refuse in tags")),
+            "{key}={value}: {found:?}"
+        );
+    }
+    valid(&set(
+        BASE,
+        "/tags",
+        json!({"cost-center": "Équipe données 42", "owner": "a.b+c=d/e:f@g_h"}),
+    ));
+    assert_error(
+        &set(BASE, "/tags", json!({"rds:owner": "x"})),
+        "tags.rds:owner",
+        "reserves",
+    );
+    assert_error(
+        &set(BASE, "/tags", json!({"owner": "AWS:team"})),
+        "tags.owner",
+        "starts with `AWS:`, which AWS reserves",
+    );
+}
+
+#[test]
+fn tags_leave_room_for_the_tools_own() {
+    let tags = |n: usize| {
+        let map: serde_json::Map<String, Value> =
+            (0..n).map(|i| (format!("t{i}"), json!("v"))).collect();
+        set(BASE, "/tags", Value::Object(map))
+    };
+    valid(&tags(46));
+    assert_error(
+        &tags(47),
+        "tags",
+        "47 tags are too many: AWS allows 50 per resource and the tool adds 4",
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_before_it_is_indexed() {
+    let deep = format!(
+        "apiVersion: bpa-infra/v1\nname: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let all = errors(&deep);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(
+        all[0].message.contains("nests more than 64 levels deep"),
+        "{}",
+        all[0].message
+    );
+    // The deepest real profile is far from the limit.
+    valid(PROD);
+}
+
+#[test]
+fn tag_characters_are_iams() {
+    // `[\p{L}\p{Z}\p{N}_.:/=+\-@]`: letters of any script, numbers, separators.
+    for c in [
+        'a', 'Z', 'é', 'ß', 'ж', '7', ' ', '\u{3000}', '_', '.', ':', '/', '=', '+', '-', '@',
+    ] {
+        assert!(rules::is_tag_char(c), "{c:?}");
+    }
+    for c in ['[', ']', ',', '#', '*', '\t', '\n', '"', '\''] {
+        assert!(!rules::is_tag_char(c), "{c:?}");
+    }
 }
