@@ -551,6 +551,16 @@ impl Stack {
         self.subset(&keep, scope)
     }
 
+    /// Returns the sub-stack of the resources `keep` selects, without what they depend
+    /// on, to be read only (`render`, `db init`): what they refer to is not there to be
+    /// resolved, and nothing is in its scope, so it has no leftovers.
+    pub fn only(&self, keep: impl Fn(&Resource) -> bool) -> Stack {
+        let keep = (0..self.len())
+            .filter(|&i| keep(&self.resources[i]))
+            .collect();
+        self.subset(&keep, BTreeSet::new())
+    }
+
     fn positions_in<'a>(&'a self, components: &'a [Component]) -> impl Iterator<Item = usize> + 'a {
         (0..self.len())
             .filter(move |&i| components.contains(&self.resources[i].address.component()))
