@@ -18,7 +18,7 @@ use crate::provider::{
     AttributeChange, ChangeClass, Live, ObservedOwnership, Providers, Status, default_change_class,
     diff_attributes,
 };
-use crate::stack::{Address, Ownership, Resource, ResourceKind, Stack, Teardown, Value};
+use crate::stack::{Address, Component, Ownership, Resource, ResourceKind, Stack, Teardown, Value};
 
 pub use observe::{LiveState, ObserveError, observe};
 pub use render::{TextOptions, render_json, render_text};
@@ -115,6 +115,10 @@ pub struct Plan {
     /// The AWS account the plan was made for; `None` offline.
     #[serde(default)]
     pub account: Option<String>,
+    /// The components the plan was limited to (`--only`); empty for the whole stack.
+    /// `up --plan FILE` applies a saved plan with the same scope.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<Component>,
     pub operation: Operation,
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
@@ -374,6 +378,7 @@ fn plan_against(stack: &Stack, live: Option<&LiveState>, providers: &Providers) 
         profile: stack.profile().to_owned(),
         region: stack.region().map(str::to_owned),
         account: live.account().map(str::to_owned),
+        only: Vec::new(),
         operation: Operation::Apply,
         changes,
         conflicts,
@@ -444,6 +449,7 @@ pub fn plan_destroy(stack: &Stack, live: &LiveState, providers: &Providers) -> P
         profile: stack.profile().to_owned(),
         region: stack.region().map(str::to_owned),
         account: live.account().map(str::to_owned),
+        only: Vec::new(),
         operation: Operation::Destroy,
         changes,
         conflicts,
@@ -462,7 +468,8 @@ pub fn plan_teardown(teardown: &Teardown, live: &LiveState, providers: &Provider
     let releases: Vec<Change> = apply
         .changes
         .into_iter()
-        .filter(|c| released(&c.address) && c.action != Action::NoOp)
+        // Only what exists is released: a resource not made yet stays so.
+        .filter(|c| released(&c.address) && matches!(c.action, Action::Update | Action::Replace))
         .map(|mut c| {
             c.reason
                 .get_or_insert_with(|| "stops using what is deleted".to_owned());
@@ -472,6 +479,27 @@ pub fn plan_teardown(teardown: &Teardown, live: &LiveState, providers: &Provider
     plan.changes.splice(0..0, releases);
     plan.conflicts
         .extend(apply.conflicts.into_iter().filter(|c| released(&c.address)));
+    // A kept resource that uses one this down deletes blocks it, if it exists: a node
+    // group not made yet uses nothing.
+    for refusal in &teardown.refusals {
+        let Some(user) = live
+            .get(&refusal.user)
+            .filter(|l| l.ownership == ObservedOwnership::Owned)
+        else {
+            continue;
+        };
+        plan.conflicts.push(Conflict {
+            address: refusal.user.clone(),
+            kind: user.kind,
+            reason: format!(
+                "uses {}, which this down deletes: take {} down with it (`--only {},{}`), or the whole stack",
+                refusal.used,
+                refusal.user.component(),
+                refusal.used.component(),
+                refusal.user.component(),
+            ),
+        });
+    }
     plan
 }
 

@@ -50,6 +50,11 @@ impl LiveState {
         }
     }
 
+    /// Forgets what was found at `address`.
+    pub fn remove(&mut self, address: &Address) -> Option<Live> {
+        self.resources.remove(address)
+    }
+
     pub fn get(&self, address: &Address) -> Option<&Live> {
         self.resources.get(address)
     }

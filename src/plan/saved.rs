@@ -127,10 +127,20 @@ impl Plan {
         for address in addresses {
             let (saved, current) = (self.change(address), now.change(address));
             if as_json(saved) != as_json(current) {
+                let (mut was, mut is) = (describe(saved), describe(current));
+                if let (Some(saved), Some(current)) = (saved, current) {
+                    let differing = differing_attributes(saved, current);
+                    if was == is && !differing.is_empty() {
+                        was = format!("{was} with the values reviewed");
+                        is = format!("{is} with other values of {}", differing.join(", "));
+                    } else if was == is {
+                        is = format!("{is} for another reason or id");
+                    }
+                }
                 moved.push(Moved {
                     subject: address.to_string(),
-                    saved: describe(saved),
-                    now: describe(current),
+                    saved: was,
+                    now: is,
                 });
             }
         }
@@ -148,6 +158,31 @@ impl Plan {
 
 fn as_json(change: Option<&Change>) -> serde_json::Value {
     serde_json::to_value(change).expect("a change is plain data")
+}
+
+/// Names the attributes whose values differ between two changes of one address with
+/// the same action, as the reviewer saw them (masked).
+fn differing_attributes(saved: &Change, now: &Change) -> Vec<String> {
+    let values = |change: &Change| -> std::collections::BTreeMap<String, serde_json::Value> {
+        change
+            .diffs
+            .iter()
+            .map(|d| {
+                let value = serde_json::to_value(d).expect("a diff is plain data");
+                (d.attribute.clone(), value)
+            })
+            .collect()
+    };
+    let (saved, now) = (values(saved), values(now));
+    let mut names: Vec<String> = saved
+        .keys()
+        .chain(now.keys())
+        .filter(|name| saved.get(*name) != now.get(*name))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Says what a change does in a few words, for the "what moved" report.

@@ -613,3 +613,64 @@ fn iam_of_another_region_or_of_an_unknown_one_is_never_changed_or_deleted() {
         Action::Delete
     );
 }
+
+#[test]
+fn a_teardown_is_refused_by_the_kept_resources_that_exist_and_use_what_it_deletes() {
+    let profile = crate::stack::testing::profile("prod-us-west-2");
+    let stack = prod_stack();
+    let mut live = converged(&stack);
+    let teardown = |components: &[Component]| {
+        let without = crate::stack::build_without(&profile, components).ok();
+        stack.teardown(components, without.as_ref())
+    };
+    let iam = teardown(&[Component::Iam]);
+    let plan = plan_teardown(&iam, &live, &Providers::new());
+    let conflicted: Vec<String> = plan
+        .conflicts
+        .iter()
+        .map(|c| c.address.to_string())
+        .collect();
+    assert!(
+        conflicted.contains(&"eks.cluster".to_owned()),
+        "{conflicted:?}"
+    );
+    assert!(
+        plan.conflicts
+            .iter()
+            .any(|c| c.reason.contains("uses iam.cluster_role")),
+        "{:?}",
+        plan.conflicts
+    );
+    // Gone from the cloud, the cluster and its node groups use nothing: no refusal.
+    for user in iam.refusals.iter().map(|r| r.user.clone()) {
+        live.remove(&user);
+    }
+    let plan = plan_teardown(&iam, &live, &Providers::new());
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    assert!(
+        plan.changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .all(|c| c.address.component() == Component::Iam),
+        "{:?}",
+        plan.changes
+    );
+
+    // ECR: the pull policy is released (updated), the node role is not touched.
+    let live = converged(&stack);
+    let ecr = teardown(&[Component::Ecr]);
+    let plan = plan_teardown(
+        &ecr,
+        &live,
+        &crate::provider::fake::FakeCloud::new().providers(),
+    );
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    let policy = plan.change(&a("iam.ecr_pull_policy")).unwrap();
+    assert_eq!(policy.action, Action::Update);
+    assert_eq!(
+        plan.changes[0].address,
+        a("iam.ecr_pull_policy"),
+        "releases come first"
+    );
+    assert!(plan.change(&a("iam.node_role")).is_none());
+}

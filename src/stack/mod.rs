@@ -303,6 +303,10 @@ pub struct Teardown {
     pub deleted: BTreeSet<Address>,
     /// Resources of other components updated so as not to use a deleted one.
     pub released: BTreeSet<Address>,
+    /// Resources of kept components that would lose one they use, if they exist.
+    pub refusals: Vec<TeardownRefusal>,
+    /// Those resources, to be read (a stack with no scope: it has no leftovers).
+    pub users: Stack,
 }
 
 /// A resource of a component `down --only` keeps that uses one it would delete.
@@ -473,11 +477,10 @@ impl Stack {
     /// [`build::build_without`]), where it uses none of them (the pull policy without the
     /// repositories). A resource that still needs one (a node group its subnets) makes a
     /// [`TeardownRefusal`]: `down --only` never cuts what a kept component uses.
-    pub fn teardown(
-        &self,
-        components: &[Component],
-        without: Option<&Stack>,
-    ) -> Result<Teardown, Vec<TeardownRefusal>> {
+    ///
+    /// The refusals are those of the desired graph: the caller keeps the ones whose user
+    /// exists (a node group not made yet uses nothing).
+    pub fn teardown(&self, components: &[Component], without: Option<&Stack>) -> Teardown {
         let mut deleted: BTreeSet<usize> = self.positions_in(components).collect();
         // Who uses what: `depends_on` only, as `runs_after` orders work but uses nothing.
         let users_of = |i: usize| -> Vec<usize> {
@@ -522,9 +525,6 @@ impl Stack {
                 }
             }
         }
-        if !refusals.is_empty() {
-            return Err(refusals);
-        }
         let scope = deleted
             .iter()
             .map(|&i| self.resources[i].address.component())
@@ -533,11 +533,17 @@ impl Stack {
         let at = |set: &mut dyn Iterator<Item = &usize>| -> BTreeSet<Address> {
             set.map(|&i| self.resources[i].address.clone()).collect()
         };
-        Ok(Teardown {
+        let users: BTreeSet<usize> = refusals
+            .iter()
+            .filter_map(|r| self.position(&r.user))
+            .collect();
+        Teardown {
             stack: self.subset_replacing(&keep, scope, &released),
             deleted: at(&mut deleted.iter()),
             released: at(&mut released.keys()),
-        })
+            users: self.subset(&users, BTreeSet::new()),
+            refusals,
+        }
     }
 
     /// Returns the sub-stack `down --only` works on: the resources of `components` and
@@ -780,7 +786,24 @@ mod tests {
         let profile = testing::profile("example");
         let full = build(&profile).unwrap();
         let without = build_without(&profile, components).ok();
-        full.teardown(components, without.as_ref())
+        let teardown = full.teardown(components, without.as_ref());
+        if teardown.refusals.is_empty() {
+            Ok(teardown)
+        } else {
+            let users: Vec<&Address> = teardown
+                .users
+                .resources()
+                .iter()
+                .map(|r| &r.address)
+                .collect();
+            for refusal in &teardown.refusals {
+                assert!(
+                    users.contains(&&refusal.user),
+                    "{refusal:?} not among {users:?}"
+                );
+            }
+            Err(teardown.refusals)
+        }
     }
 
     fn addresses(set: &BTreeSet<Address>) -> Vec<String> {

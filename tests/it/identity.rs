@@ -246,7 +246,7 @@ fn roles_made_before_region_names_are_kept_where_they_are_this_stacks_and_never_
     let text = run(&moto, &west, &["plan", "--only", "iam"], 1);
     assert!(text.contains("iam.node_role: "), "{text}");
     assert!(text.contains("bpa-infra:region="), "{text}");
-    run(&moto, &west, &["down", "--yes", "--only", "iam"], 0);
+    run(&moto, &west, &["down", "--yes", "--only", "eks,iam"], 0);
     assert!(role_names(&moto).contains(&legacy.to_owned()));
 
     // Tagged as another region's stack's: not in the way; this stack makes its own.
@@ -264,7 +264,7 @@ fn roles_made_before_region_names_are_kept_where_they_are_this_stacks_and_never_
         roles.contains(&"example-us-west-2-eks-node".to_owned()),
         "{roles:?}"
     );
-    run(&moto, &west, &["down", "--yes", "--only", "iam"], 0);
+    run(&moto, &west, &["down", "--yes", "--only", "eks,iam"], 0);
     let roles = role_names(&moto);
     assert!(roles.contains(&legacy.to_owned()), "{roles:?}");
     assert!(

@@ -14,4 +14,5 @@ mod rds_ecr;
 mod reliability;
 mod render;
 mod support;
+mod teardown;
 mod validate;

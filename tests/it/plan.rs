@@ -362,6 +362,81 @@ fn a_saved_plan_applies_until_the_live_state_moves_and_then_is_refused_naming_wh
     assert_eq!(repositories(&moto), ["bpa/bpm", "bpa/ui"]);
 }
 
+/// `up --plan FILE` applies the plan as saved: with its scope (no `--only` repeated), and
+/// without asking again (the saved plan was the review); what moved is said value by value.
+#[test]
+fn a_saved_plan_keeps_its_scope_asks_nothing_and_says_which_values_moved() {
+    let moto = crate::support::moto::Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("ecr.plan.json");
+    let saved_arg = saved.to_str().unwrap();
+    let profile = dir.path().join("example.yaml");
+    let example =
+        std::fs::read_to_string(crate::support::root().join("profiles/example.yaml")).unwrap();
+    std::fs::write(&profile, &example).unwrap();
+    let run = |args: &[&str]| {
+        let output = moto
+            .bpa_infra()
+            .arg("-p")
+            .arg(&profile)
+            .arg("--no-color")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["plan", "--only", "ecr", "--out", saved_arg]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(plan["only"], serde_json::json!(["ecr"]));
+
+    // Another scope than the saved one is a usage error.
+    let (code, _, stderr) = run(&["up", "--only", "iam", "--plan", saved_arg]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("differs from the scope the plan was saved with (ecr)"),
+        "{stderr}"
+    );
+
+    // The profile changes a tag after the review: the refusal names the value that moved.
+    std::fs::write(
+        &profile,
+        example.replace("environment: example", "environment: other"),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(&["up", "--plan", saved_arg]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ecr.repository[bpa/ui]: saved plan: create with the values reviewed; now: create with other values of tags"),
+        "{stderr}"
+    );
+
+    // As saved: no --only, no --yes and no terminal, and it applies.
+    std::fs::write(&profile, &example).unwrap();
+    let (code, stdout, stderr) = run(&["up", "--plan", saved_arg]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let listed = moto.json(
+        "ecr",
+        "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+        &serde_json::json!({}),
+    );
+    assert_eq!(
+        listed["repositories"].as_array().unwrap().len(),
+        2,
+        "{listed}"
+    );
+    let roles = crate::support::moto::xml_texts(&moto.iam("ListRoles", &[]), "RoleName");
+    assert!(
+        roles.is_empty(),
+        "only the saved scope was applied: {roles:?}"
+    );
+}
+
 /// With `--output json`, the stdout of `up` and `down` is JSON lines: the plan, then the
 /// summary of the run, each one versioned document on its own line.
 #[test]

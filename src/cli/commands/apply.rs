@@ -49,14 +49,36 @@ pub struct DownArgs {
 
 /// Runs `up`.
 pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
-    let context = StackContext::load(global, &args.only)?;
-    check_secret_env(&context)?;
-    ensure_can_confirm(global)?;
     let saved = args
         .plan
         .as_ref()
         .map(|path| Plan::load(path).map_err(CliError::from))
         .transpose()?;
+    // A saved plan carries its scope: `up --plan FILE` applies it as saved.
+    let only = match &saved {
+        Some(saved) if !args.only.is_empty() && args.only != saved.only => {
+            return Err(CliError::usage(format!(
+                "--only {} differs from the scope the plan was saved with ({})",
+                components(&args.only),
+                if saved.only.is_empty() {
+                    "the whole stack".to_owned()
+                } else {
+                    components(&saved.only)
+                }
+            ))
+            .hinted(
+                "drop --only: `up --plan FILE` applies the plan with the scope it was saved with",
+            ));
+        }
+        Some(saved) => saved.only.clone(),
+        None => args.only.clone(),
+    };
+    let context = StackContext::load(global, &only)?;
+    check_secret_env(&context)?;
+    // The saved plan was the review: applying it asks nothing more.
+    if saved.is_none() {
+        ensure_can_confirm(global)?;
+    }
     let options = ProviderOptions {
         secrets: Arc::new(env_secret),
         ..ProviderOptions::default()
@@ -65,6 +87,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
         let (aws, providers) = context.connect(global, "plan", &options).await?;
         let live = context.observe(&context.scoped, &providers).await?;
         let mut plan = context.plan_apply(&live, &providers);
+        plan.only = only.clone();
         context.preflight(&aws, &mut plan).await;
         if let Some(saved) = &saved {
             refuse_if_moved(saved, &plan)?;
@@ -85,19 +108,20 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
         }
         if saved.is_none() {
             print_run_plan(global, &plan);
+            confirm(
+                global,
+                &format!("Apply these changes to profile {}?", plan.profile),
+                None,
+            )?;
         }
-        confirm(
-            global,
-            &format!("Apply these changes to profile {}?", plan.profile),
-            None,
-        )?;
         let store = run_lock::store(&aws, &context.profile);
         let mut lock = run_lock::acquire(global, store, &args.lock, "up").await?;
         let result = async {
             // Another run may have changed the cloud while this one planned or waited
             // for the lock: apply only the confirmed plan, and only if it still holds.
             let live = context.observe(&context.scoped, &providers).await?;
-            let fresh = context.plan_apply(&live, &providers);
+            let mut fresh = context.plan_apply(&live, &providers);
+            fresh.only = only.clone();
             if !fresh.has_changes() {
                 return report_no_changes(global, &fresh, "No changes: another run made them.");
             }
@@ -128,6 +152,15 @@ fn lock_loss_cancels(lock: &mut bpa_infra::lock::RunLock) -> Cancellation {
         on_lost.cancel();
     });
     cancel
+}
+
+/// Writes components as `--only` takes them: `network,iam`.
+fn components(components: &[Component]) -> String {
+    components
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Refuses to apply when the plan made under the lock is not the one confirmed.
@@ -174,11 +207,10 @@ fn print_atlas_next_step(
 pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &[])?;
     ensure_can_confirm(global)?;
-    let teardown = if args.only.is_empty() {
-        None
-    } else {
-        Some(teardown_of(&context, &args.only)?)
-    };
+    let teardown = (!args.only.is_empty()).then(|| {
+        let without = bpa_infra::stack::build_without(&context.profile, &args.only).ok();
+        context.full.teardown(&args.only, without.as_ref())
+    });
     let stack = teardown
         .as_ref()
         .map_or_else(|| context.full.clone(), |t| t.stack.clone());
@@ -200,7 +232,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
     };
     live::runtime()?.block_on(async {
         let (aws, providers) = context.connect(global, "plan", &options).await?;
-        let live = context.observe(&stack, &providers).await?;
+        let live = observe_down(&context, &stack, teardown.as_ref(), &providers).await?;
         let plan = plan_down(&live, &providers);
         let store = run_lock::store(&aws, &context.profile);
         print_run_plan(global, &plan);
@@ -227,7 +259,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         let mut lock = run_lock::acquire(global, store, &args.lock, "down").await?;
         let result = async {
             // As for `up`: delete only what was confirmed, if it is still so.
-            let live = context.observe(&stack, &providers).await?;
+            let live = observe_down(&context, &stack, teardown.as_ref(), &providers).await?;
             let fresh = plan_down(&live, &providers);
             if !fresh.has_changes() {
                 return report_no_changes(global, &fresh, "Nothing to delete: another run did.");
@@ -249,36 +281,22 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
     })
 }
 
-/// Works out what `down --only components` deletes and releases, or refuses, naming
-/// each resource of a kept component that still uses one it would delete.
-fn teardown_of(context: &StackContext, components: &[Component]) -> Result<Teardown, CliError> {
-    let without = bpa_infra::stack::build_without(&context.profile, components).ok();
-    context
-        .full
-        .teardown(components, without.as_ref())
-        .map_err(|refusals| {
-            let names: Vec<&str> = components.iter().map(|c| c.as_str()).collect();
-            let mut others: Vec<&str> = refusals
-                .iter()
-                .map(|r| r.user.component().as_str())
-                .collect();
-            others.sort_unstable();
-            others.dedup();
-            let uses: Vec<String> = refusals
-                .iter()
-                .map(|r| format!("{} uses {}", r.user, r.used))
-                .collect();
-            CliError::failure(format!(
-                "`down --only {}` would cut what the kept components still use: {}; nothing was deleted",
-                names.join(","),
-                uses.join("; ")
-            ))
-            .hinted(format!(
-                "take those down too (`down --only {},{}`), or the whole stack (`down`)",
-                names.join(","),
-                others.join(",")
-            ))
-        })
+/// Reads what `down` works on, and for `down --only` also the kept resources that use
+/// what it would delete: those that exist block it.
+async fn observe_down(
+    context: &StackContext,
+    stack: &bpa_infra::stack::Stack,
+    teardown: Option<&Teardown>,
+    providers: &bpa_infra::provider::Providers,
+) -> Result<plan::LiveState, CliError> {
+    let mut live = context.observe(stack, providers).await?;
+    if let Some(teardown) = teardown.filter(|t| !t.users.is_empty()) {
+        let users = context.observe(&teardown.users, providers).await?;
+        for found in users.iter() {
+            live.insert(found.clone());
+        }
+    }
+    Ok(live)
 }
 
 /// Resolves `env:NAME` secret references from the environment, at the moment a provider

@@ -40,6 +40,8 @@ pub fn exec(global: &GlobalArgs, args: &PlanArgs) -> Result<ExitStatus, CliError
             Ok::<Plan, CliError>(plan)
         })?
     };
+    let mut plan = plan;
+    plan.only = args.only.clone();
     if let Some(path) = &args.out {
         plan.save(path)?;
     }

@@ -879,6 +879,7 @@ fn one_change(action: crate::plan::Action, diffs: &[(&str, Value, Value)]) -> cr
         profile: "prod".into(),
         region: None,
         account: None,
+        only: Vec::new(),
         operation: crate::plan::Operation::Apply,
         changes: vec![crate::plan::Change {
             address: cluster_address(),
