@@ -2,9 +2,9 @@
 //! slowed to 50 ms by the test proxy, next to the same reads done one after another with
 //! the AWS CLI as the runbook does them, in the same run and through the same proxy.
 //!
-//! The stack: moto, the EKS stand-in from the integration tests in front of it (moto has
-//! no EKS addons and no cluster security group), and the fault proxy in front of that,
-//! adding latency only. The prod profile adopts a VPC by id; the benchmark makes that VPC
+//! The stack: `scripts/emulator.py` (moto with the EKS addons and the cluster security
+//! group moto lacks), started by the integration tests' harness, and the fault proxy in
+//! front of it, adding latency only. The prod profile adopts a VPC by id; the benchmark makes that VPC
 //! and its three node subnets in moto, writes the prod profile with their ids in place of
 //! the profile's, and runs `up` once without the proxy so that the plan it measures has
 //! no change. Everything else in the profile is measured as it is.
@@ -15,7 +15,7 @@
 //! the setup fails or the plan is not a no-op: timings on a shared machine are figures to
 //! read, not assertions.
 //!
-//! Needs `moto_server` and `aws` on PATH: run `scripts/bench-plan`, which installs them
+//! Needs moto (`moto[server]`, for python3) and `aws` on PATH: run `scripts/bench-plan`, which installs them
 //! when missing, builds the release binary and runs this harness (in the test profile,
 //! which reuses the test build: the harness only forwards bytes and sleeps) against it
 //! with `BPA_INFRA_BIN`. `cargo bench --bench plan_latency` works too, slowly: the bench
@@ -35,10 +35,8 @@ use bpa_infra::stack::{ResourceKind, Stack, build};
 #[allow(dead_code, unused_imports)]
 #[path = "../tests/it/support"]
 mod support {
-    pub mod eks_stand_in;
     pub mod moto;
     pub mod proxy;
-    pub mod rds_catalogue;
 
     /// The binary under test (moto.rs calls this helper): `BPA_INFRA_BIN` when set (the
     /// release build, as `scripts/bench-plan` does), else the one Cargo built alongside.
@@ -55,7 +53,6 @@ mod support {
     }
 }
 
-use support::eks_stand_in::EksStandIn;
 use support::moto::{ACCOUNT_ID, Moto, REGION};
 use support::proxy::{FaultConfig, FaultProxy, ProxyStats};
 
@@ -96,9 +93,8 @@ fn run() -> Result<(), String> {
         .map_err(|err| format!("cannot read the prod profile: {err}"))?;
     require_aws_cli()?;
 
-    eprintln!("starting moto and the EKS stand-in …");
+    eprintln!("starting the emulator (scripts/emulator.py) …");
     let moto = Moto::start();
-    let eks = EksStandIn::in_front_of(&moto);
 
     // The VPC and subnets the prod profile adopts, made as someone else would have.
     let vpc = moto.create_vpc("10.0.0.0/16", &[("Name", "corporate")]);
@@ -112,10 +108,10 @@ fn run() -> Result<(), String> {
     std::fs::write(&profile, &profile_text).map_err(|err| format!("write profile: {err}"))?;
 
     eprintln!("creating the prod stack in moto (bpa-infra up, no latency) …");
-    bpa(&moto, &eks.url(), &profile, &["up", "--yes"], 0)?;
+    bpa(&moto, &moto.endpoint_url(), &profile, &["up", "--yes"], 0)?;
     bpa(
         &moto,
-        &eks.url(),
+        &moto.endpoint_url(),
         &profile,
         &["plan", "--detailed-exitcode"],
         0,
@@ -123,7 +119,7 @@ fn run() -> Result<(), String> {
     .map_err(|err| format!("the plan after up is not a no-op: {err}"))?;
 
     let proxy = FaultProxy::start(
-        &eks.url(),
+        &moto.endpoint_url(),
         FaultConfig::seeded(1).latency(LATENCY, Duration::ZERO),
     );
 

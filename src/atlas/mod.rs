@@ -1,20 +1,28 @@
 //! A client of the MongoDB Atlas Admin API v2, for the calls the private endpoint needs:
 //! the project's AWS endpoint services, the interface endpoints registered with them,
-//! and the clusters' private connection strings (docs/aws-facts.md, "MongoDB Atlas private endpoint").
+//! and the clusters' private connection strings, as MongoDB's OpenAPI spec
+//! (`mongodb/openapi`, `openapi/v2.yaml`) describes them (docs/aws-facts.md, "MongoDB
+//! Atlas private endpoint").
 //!
-//! Every request carries the versioned media type
-//! (`Accept: application/vnd.atlas.2023-01-01+json`, and the same `Content-Type` on a
-//! body) and authenticates with a service account (OAuth 2.0 client credentials, the
-//! bearer token cached until a minute before it expires) or a legacy API key (HTTP
-//! Digest). A `429 Too Many Requests` is retried after the `Retry-After` the answer gives
-//! (or a doubling wait), a bounded number of times; every other failure comes back as
-//! an [`AtlasError`] with Atlas's `errorCode` and the request that failed, whose path
-//! names the project and resource ids.
+//! Every request carries the versioned media type of its operation
+//! (`Accept: application/vnd.atlas.<version>+json`, and the same `Content-Type` on a
+//! body; the versions are in [`versions`]) and authenticates with a service account
+//! (OAuth 2.0 client credentials, the bearer token cached until a minute before it
+//! expires) or a legacy API key (HTTP Digest). A `429 Too Many Requests` or a
+//! `503 Service Unavailable` is retried after the `Retry-After` the answer gives (the
+//! spec's `HeaderRetryAfter`: "might be returned for 429 or 503 error responses") or a
+//! doubling wait, a bounded number of times; every other failure comes back as an
+//! [`AtlasError`] with Atlas's `errorCode` and the request that failed, whose path names
+//! the project and resource ids.
+//!
+//! A 404 means "absent" only with the resource's own not-found codes: `GROUP_NOT_FOUND`
+//! (a wrong project id) stays an error.
 //!
 //! Credentials are passed in as values (the CLI reads them from the environment) and
 //! never appear in a `Debug` output, an error or a log line.
 
 mod auth;
+pub mod versions;
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,12 +35,11 @@ use serde::de::DeserializeOwned;
 
 use auth::{Challenge, Token};
 pub use auth::{Credentials, Secret};
+use versions::Operation;
 
 /// Where the Atlas Admin API lives; [`AtlasClient::with_base_url`] points elsewhere (a
 /// local fake in tests).
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
-/// The versioned media type of every request and answer.
-pub const MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
 /// Where the Admin API v2 paths start.
 const API_PREFIX: &str = "/api/atlas/v2";
 /// Where service accounts get their access tokens.
@@ -44,7 +51,7 @@ const PROVIDER: &str = "AWS";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How the client waits out `429 Too Many Requests`.
+/// How the client waits out `429 Too Many Requests` and `503 Service Unavailable`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitRetry {
     /// Attempts in all, the first included.
@@ -67,7 +74,7 @@ impl Default for RateLimitRetry {
 }
 
 impl RateLimitRetry {
-    /// Returns how long to wait after the `throttled`-th 429 in a row (1 for the first),
+    /// Returns how long to wait after the `throttled`-th 429 or 503 in a row (1 for the first),
     /// or `None` when the client should give up.
     fn wait(&self, throttled: u32, retry_after: Option<Duration>) -> Option<Duration> {
         if throttled >= self.max_attempts {
@@ -129,10 +136,44 @@ impl AtlasError {
         }
     }
 
-    pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+    /// Tells whether Atlas answered 404 with one of `codes`, the not-found codes of the
+    /// resource asked for; any other 404 (`GROUP_NOT_FOUND`…) is not "absent".
+    pub fn is_not_found(&self, codes: &[&str]) -> bool {
+        self.status() == Some(404) && codes.contains(&self.code())
+    }
+
+    /// Tells whether Atlas says the project does not exist (or the credentials cannot
+    /// see it): a wrong `atlas.project_id`.
+    pub fn is_project_not_found(&self) -> bool {
+        self.status() == Some(404) && self.code() == GROUP_NOT_FOUND
+    }
+
+    /// Returns the project id in the failed request's path, if any.
+    pub fn project(&self) -> Option<&str> {
+        let operation = match self {
+            Self::Api { operation, .. }
+            | Self::Transport { operation, .. }
+            | Self::Decode { operation, .. } => operation,
+            Self::Config(_) => return None,
+        };
+        let (_, rest) = operation.split_once("/groups/")?;
+        rest.split(['/', '?', ' ']).next().filter(|p| !p.is_empty())
     }
 }
+
+/// The 404 code of a project Atlas does not know.
+pub const GROUP_NOT_FOUND: &str = "GROUP_NOT_FOUND";
+/// The 404 codes of an endpoint service that does not exist: the one Atlas sends (as
+/// MongoDB's Kubernetes operator reads it) and the spec's generic `RESOURCE_NOT_FOUND`
+/// (components.responses.notFound).
+const SERVICE_NOT_FOUND: &[&str] = &["PRIVATE_ENDPOINT_SERVICE_NOT_FOUND", "RESOURCE_NOT_FOUND"];
+/// The 404 codes of an endpoint registration that does not exist (its service's codes
+/// too: the registration goes with it).
+const ENDPOINT_NOT_FOUND: &[&str] = &[
+    "PRIVATE_ENDPOINT_NOT_FOUND",
+    "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND",
+    "RESOURCE_NOT_FOUND",
+];
 
 /// A private endpoint service of a project: Atlas's side of AWS PrivateLink in one region.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -142,7 +183,8 @@ pub struct EndpointService {
     /// Atlas region name, `US_WEST_2` style.
     #[serde(default)]
     pub region_name: Option<String>,
-    /// `INITIATING`, `WAITING_FOR_USER`, `AVAILABLE`, `FAILED` or `DELETING`.
+    /// `INITIATING`, `AVAILABLE`, `WAITING_FOR_USER`, `FAILED` or `DELETING`
+    /// (AWSPrivateLinkConnection.status).
     #[serde(default)]
     pub status: Option<String>,
     /// The AWS endpoint service name (`com.amazonaws.vpce.<region>.vpce-svc-…`); `None`
@@ -172,7 +214,8 @@ pub struct InterfaceEndpoint {
     /// The AWS endpoint id (`vpce-…`).
     #[serde(default)]
     pub interface_endpoint_id: Option<String>,
-    /// `PENDING_ACCEPTANCE`, `PENDING`, `AVAILABLE`, `REJECTED` or `DELETING`.
+    /// `PENDING_ACCEPTANCE`, `PENDING`, `AVAILABLE`, `REJECTED` or `DELETING`
+    /// (AWSInterfaceEndpoint.connectionStatus).
     #[serde(default)]
     pub connection_status: Option<String>,
     #[serde(default)]
@@ -309,7 +352,8 @@ impl AtlasClient {
             "/groups/{}/privateEndpoint/{PROVIDER}/endpointService",
             segment(project)
         );
-        self.get(&path).await
+        self.call(&versions::LIST_ENDPOINT_SERVICES, &path, None)
+            .await
     }
 
     /// Reads one endpoint service; `None` when it does not exist (any more).
@@ -319,7 +363,11 @@ impl AtlasClient {
         service_id: &str,
     ) -> Result<Option<EndpointService>, AtlasError> {
         let path = service_path(project, service_id);
-        found(self.get(&path).await)
+        found(
+            self.call(&versions::GET_ENDPOINT_SERVICE, &path, None)
+                .await,
+            SERVICE_NOT_FOUND,
+        )
     }
 
     /// Asks Atlas to make the project's AWS endpoint service in `region` (`US_WEST_2`).
@@ -333,7 +381,8 @@ impl AtlasClient {
             segment(project)
         );
         let body = serde_json::json!({ "providerName": PROVIDER, "region": atlas_region(region) });
-        self.call(Method::POST, &path, Some(body)).await
+        self.call(&versions::CREATE_ENDPOINT_SERVICE, &path, Some(body))
+            .await
     }
 
     /// Asks Atlas to remove an endpoint service; one already gone is not an error.
@@ -343,7 +392,11 @@ impl AtlasClient {
         service_id: &str,
     ) -> Result<(), AtlasError> {
         let path = service_path(project, service_id);
-        gone(self.call_empty(Method::DELETE, &path).await)
+        gone(
+            self.call_empty(&versions::DELETE_ENDPOINT_SERVICE, &path)
+                .await,
+            SERVICE_NOT_FOUND,
+        )
     }
 
     // --- interface endpoints --------------------------------------------------------
@@ -357,7 +410,10 @@ impl AtlasClient {
         endpoint_id: &str,
     ) -> Result<Option<InterfaceEndpoint>, AtlasError> {
         let path = endpoint_path(project, service_id, endpoint_id);
-        found(self.get(&path).await)
+        found(
+            self.call(&versions::GET_ENDPOINT, &path, None).await,
+            ENDPOINT_NOT_FOUND,
+        )
     }
 
     /// Registers AWS endpoint `endpoint_id` (`vpce-…`) with an endpoint service.
@@ -369,7 +425,8 @@ impl AtlasClient {
     ) -> Result<InterfaceEndpoint, AtlasError> {
         let path = format!("{}/endpoint", service_path(project, service_id));
         let body = serde_json::json!({ "id": endpoint_id });
-        self.call(Method::POST, &path, Some(body)).await
+        self.call(&versions::CREATE_ENDPOINT, &path, Some(body))
+            .await
     }
 
     /// Removes the registration of an AWS endpoint; one already gone is not an error.
@@ -380,20 +437,27 @@ impl AtlasClient {
         endpoint_id: &str,
     ) -> Result<(), AtlasError> {
         let path = endpoint_path(project, service_id, endpoint_id);
-        gone(self.call_empty(Method::DELETE, &path).await)
+        gone(
+            self.call_empty(&versions::DELETE_ENDPOINT, &path).await,
+            ENDPOINT_NOT_FOUND,
+        )
     }
 
     // --- clusters -------------------------------------------------------------------
 
-    /// Returns the private-endpoint connection strings of the project's clusters.
+    /// Returns the private-endpoint connection strings of the project's clusters, every
+    /// page of them (`listClusters`, version [`versions::LIST_CLUSTERS`]).
     pub async fn private_connections(
         &self,
         project: &str,
     ) -> Result<Vec<PrivateConnection>, AtlasError> {
         #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
         struct Page {
             #[serde(default)]
             results: Vec<Cluster>,
+            #[serde(default)]
+            total_count: Option<usize>,
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -425,10 +489,23 @@ impl AtlasClient {
             endpoint_id: Option<String>,
         }
 
-        let path = format!("/groups/{}/clusters?itemsPerPage=500", segment(project));
-        let page: Page = self.get(&path).await?;
-        Ok(page
-            .results
+        // The spec's itemsPerPage maximum; pageNum counts from 1.
+        const PER_PAGE: usize = 500;
+        let mut clusters = Vec::new();
+        for page_num in 1.. {
+            let path = format!(
+                "/groups/{}/clusters?itemsPerPage={PER_PAGE}&pageNum={page_num}",
+                segment(project)
+            );
+            let page: Page = self.call(&versions::LIST_CLUSTERS, &path, None).await?;
+            let got = page.results.len();
+            clusters.extend(page.results);
+            let total = page.total_count.unwrap_or(clusters.len());
+            if got < PER_PAGE || clusters.len() >= total {
+                break;
+            }
+        }
+        Ok(clusters
             .into_iter()
             .flat_map(|cluster| {
                 let name = cluster.name;
@@ -454,37 +531,37 @@ impl AtlasClient {
 
     // --- the wire -------------------------------------------------------------------
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AtlasError> {
-        self.call(Method::GET, path, None).await
-    }
-
-    /// Calls the API and decodes the answer's JSON body.
+    /// Calls operation `op` at `path` and decodes the answer's JSON body.
     async fn call<T: DeserializeOwned>(
         &self,
-        method: Method,
+        op: &Operation,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, AtlasError> {
-        let (operation, bytes) = self.request(method, path, body).await?;
+        let (operation, bytes) = self.request(op, path, body).await?;
         serde_json::from_slice(&bytes).map_err(|err| AtlasError::Decode {
             operation,
             message: err.to_string(),
         })
     }
 
-    /// Calls the API for its status only.
-    async fn call_empty(&self, method: Method, path: &str) -> Result<(), AtlasError> {
-        self.request(method, path, None).await.map(|_| ())
+    /// Calls operation `op` at `path` for its status only.
+    async fn call_empty(&self, op: &Operation, path: &str) -> Result<(), AtlasError> {
+        self.request(op, path, None).await.map(|_| ())
     }
 
-    /// Sends one API request — authenticated, retried after 429s — and returns the
-    /// operation's name and the body of a successful answer.
+    /// Sends one request of operation `op` — with its version's media type,
+    /// authenticated, retried after 429s and 503s — and returns the operation's name and
+    /// the body of a successful answer.
     async fn request(
         &self,
-        method: Method,
+        op: &Operation,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<(String, Vec<u8>), AtlasError> {
+        let method = Method::from_bytes(op.method.as_bytes())
+            .map_err(|_| AtlasError::Config(format!("bad method {}", op.method)))?;
+        let media_type = op.media_type();
         let uri = format!("{API_PREFIX}{path}");
         let operation = format!("{method} {}", uri.split('?').next().unwrap_or(&uri));
         let url = format!("{}{uri}", self.inner.base_url);
@@ -496,9 +573,11 @@ impl AtlasClient {
                 .inner
                 .http
                 .request(method.clone(), &url)
-                .header(ACCEPT, MEDIA_TYPE);
+                .header(ACCEPT, media_type.as_str());
             if let Some(body) = &body {
-                request = request.header(CONTENT_TYPE, MEDIA_TYPE).body(body.clone());
+                request = request
+                    .header(CONTENT_TYPE, media_type.as_str())
+                    .body(body.clone());
             }
             if let Some(authorization) = self.authorization(&method, &uri, &operation).await? {
                 request = request.header(AUTHORIZATION, authorization);
@@ -522,11 +601,11 @@ impl AtlasClient {
                 reauthenticated = true;
                 continue;
             }
-            if status == StatusCode::TOO_MANY_REQUESTS {
+            if is_retried(status) {
                 throttled += 1;
                 let retry_after = retry_after(response.headers());
                 if let Some(wait) = self.rate_limit.wait(throttled, retry_after) {
-                    tracing::debug!(operation = %operation, wait_ms = wait.as_millis() as u64, "atlas rate limit: waiting");
+                    tracing::debug!(operation = %operation, status = status.as_u16(), wait_ms = wait.as_millis() as u64, "atlas asks to wait");
                     tokio::time::sleep(wait).await;
                     continue;
                 }
@@ -659,7 +738,7 @@ impl AtlasClient {
                 .map_err(|err| transport(&token_operation, err))?;
             let status = response.status();
             tracing::debug!(status = status.as_u16(), "atlas access token");
-            if status == StatusCode::TOO_MANY_REQUESTS {
+            if is_retried(status) {
                 throttled += 1;
                 if let Some(wait) = self
                     .rate_limit
@@ -744,21 +823,27 @@ fn endpoint_path(project: &str, service_id: &str, endpoint_id: &str) -> String {
     )
 }
 
-/// Turns a 404 into `None`.
-fn found<T>(result: Result<T, AtlasError>) -> Result<Option<T>, AtlasError> {
+/// Turns a 404 with one of the resource's not-found `codes` into `None`.
+fn found<T>(result: Result<T, AtlasError>, codes: &[&str]) -> Result<Option<T>, AtlasError> {
     match result {
         Ok(value) => Ok(Some(value)),
-        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) if err.is_not_found(codes) => Ok(None),
         Err(err) => Err(err),
     }
 }
 
-/// Treats a 404 on a delete as done.
-fn gone(result: Result<(), AtlasError>) -> Result<(), AtlasError> {
+/// Treats a 404 with one of the resource's not-found `codes` on a delete as done.
+fn gone(result: Result<(), AtlasError>, codes: &[&str]) -> Result<(), AtlasError> {
     match result {
-        Err(err) if err.is_not_found() => Ok(()),
+        Err(err) if err.is_not_found(codes) => Ok(()),
         other => other,
     }
+}
+
+/// Tells whether an answer asks the client to wait and try again: `429` (rate limited)
+/// or `503` (the spec's `HeaderRetryAfter` comes with both).
+fn is_retried(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
 }
 
 fn transport(operation: &str, err: reqwest::Error) -> AtlasError {

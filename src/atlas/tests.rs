@@ -198,15 +198,18 @@ async fn service_accounts_send_a_cached_bearer_token_and_the_versioned_media_typ
         post.target,
         format!("/api/atlas/v2/groups/{PROJECT}/privateEndpoint/endpointService")
     );
-    assert_eq!(post.header("accept"), Some(MEDIA_TYPE));
-    assert_eq!(post.header("content-type"), Some(MEDIA_TYPE));
+    // createPrivateEndpointService's version, on the answer asked for and the body.
+    let create = versions::CREATE_ENDPOINT_SERVICE.media_type();
+    assert_eq!(post.header("accept"), Some(create.as_str()));
+    assert_eq!(post.header("content-type"), Some(create.as_str()));
     let body: serde_json::Value = serde_json::from_str(&post.body).unwrap();
     assert_eq!(
         body,
         serde_json::json!({"providerName": "AWS", "region": "US_WEST_2"})
     );
     let get = seen.iter().find(|r| r.method == "GET").unwrap();
-    assert_eq!(get.header("accept"), Some(MEDIA_TYPE));
+    let list = versions::LIST_ENDPOINT_SERVICES.media_type();
+    assert_eq!(get.header("accept"), Some(list.as_str()));
     assert_eq!(get.header("content-type"), None);
 }
 
@@ -485,4 +488,137 @@ fn region_names_and_path_segments() {
     assert_eq!(atlas_region("US_WEST_2"), "US_WEST_2");
     assert_eq!(segment("vpce-0abc"), "vpce-0abc");
     assert_eq!(segment("a/b?c"), "a%2Fb%3Fc");
+}
+
+#[tokio::test]
+async fn unavailable_calls_wait_for_retry_after_too() {
+    let script = Arc::new(Mutex::new(VecDeque::from([(503, "1"), (200, "")])));
+    let steps = script.clone();
+    let server = Server::start(move |request| {
+        if request.target == "/api/oauth/token" {
+            return (200, vec![], r#"{"access_token":"t","expires_in":3600}"#.into());
+        }
+        let (status, after) = steps.lock().unwrap().pop_front().unwrap_or((503, "9"));
+        if status == 503 {
+            let body = r#"{"error":503,"errorCode":"SERVICE_UNAVAILABLE","detail":"later","reason":"Service Unavailable"}"#;
+            return (503, vec![("Retry-After", after.to_owned())], body.into());
+        }
+        (200, vec![], service_json("WAITING_FOR_USER"))
+    })
+    .await;
+    let client = service_account(&server.url);
+    client.endpoint_service(PROJECT, "a").await.unwrap();
+    let calls: Vec<Seen> = server
+        .seen()
+        .into_iter()
+        .filter(|r| r.target.starts_with(API_PREFIX))
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls[1].at - calls[0].at >= Duration::from_secs(1),
+        "Retry-After: 1 on a 503 was honoured"
+    );
+    // A Retry-After beyond the cap (5 s here) ends the retries with Atlas's code.
+    let err = client.endpoint_service(PROJECT, "a").await.unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(err.code(), "SERVICE_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn only_the_resources_own_not_found_codes_mean_absent() {
+    let server = Server::start(|request| {
+        if request.target == "/api/oauth/token" {
+            return (
+                200,
+                vec![],
+                r#"{"access_token":"t","expires_in":3600}"#.into(),
+            );
+        }
+        let code = if request.target.contains(PROJECT) {
+            "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND"
+        } else {
+            "GROUP_NOT_FOUND"
+        };
+        let body =
+            format!(r#"{{"error":404,"errorCode":"{code}","detail":"none","reason":"Not Found"}}"#);
+        (404, vec![], body)
+    })
+    .await;
+    let client = service_account(&server.url);
+    let service = "65a1b2c3d4e5f60718293a4b";
+    assert_eq!(
+        client.endpoint_service(PROJECT, service).await.unwrap(),
+        None
+    );
+    client
+        .delete_endpoint_service(PROJECT, service)
+        .await
+        .unwrap();
+    let wrong = "0000000000000000000000ff";
+    let err = client.endpoint_service(wrong, service).await.unwrap_err();
+    assert!(err.is_project_not_found(), "{err}");
+    assert_eq!(err.project(), Some(wrong));
+    let err = client
+        .delete_endpoint_service(wrong, service)
+        .await
+        .unwrap_err();
+    assert!(err.is_project_not_found(), "{err}");
+    let err = client
+        .endpoint(wrong, service, "vpce-0abc")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "GROUP_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn clusters_are_read_with_their_current_version_page_by_page() {
+    let server = Server::start(|request| {
+        if request.target == "/api/oauth/token" {
+            return (200, vec![], r#"{"access_token":"t","expires_in":3600}"#.into());
+        }
+        assert_eq!(
+            request.header("accept"),
+            Some(versions::LIST_CLUSTERS.media_type().as_str())
+        );
+        let page = if request.target.contains("pageNum=1") { 1 } else { 2 };
+        // 501 clusters: 500 on page 1, one on page 2, only the last with a private string.
+        let results: Vec<serde_json::Value> = if page == 1 {
+            (0..500).map(|i| serde_json::json!({"name": format!("c{i}")})).collect()
+        } else {
+            vec![serde_json::json!({
+                "name": "bpa",
+                "connectionStrings": {"privateEndpoint": [{
+                    "srvConnectionString": "mongodb+srv://bpa-pl-0.abcde.mongodb.net",
+                    "endpoints": [{"endpointId": "vpce-0abc", "providerName": "AWS", "region": "US_WEST_2"}]
+                }]}
+            })]
+        };
+        let body = serde_json::json!({"results": results, "totalCount": 501, "links": []});
+        (200, vec![], body.to_string())
+    })
+    .await;
+    let client = service_account(&server.url);
+    let connections = client.private_connections(PROJECT).await.unwrap();
+    assert_eq!(
+        connections,
+        vec![PrivateConnection {
+            cluster: "bpa".into(),
+            connection_string: None,
+            srv_connection_string: Some("mongodb+srv://bpa-pl-0.abcde.mongodb.net".into()),
+            endpoint_ids: vec!["vpce-0abc".into()],
+        }]
+    );
+    let targets: Vec<String> = server
+        .seen()
+        .into_iter()
+        .filter(|r| r.target.contains("/clusters"))
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            format!("/api/atlas/v2/groups/{PROJECT}/clusters?itemsPerPage=500&pageNum=1"),
+            format!("/api/atlas/v2/groups/{PROJECT}/clusters?itemsPerPage=500&pageNum=2"),
+        ]
+    );
 }

@@ -147,9 +147,11 @@ const ATLAS_CLIENT_SECRET: &str = "MONGODB_ATLAS_CLIENT_SECRET";
 /// Legacy programmatic API key.
 const ATLAS_PUBLIC_KEY: &str = "MONGODB_ATLAS_PUBLIC_KEY";
 const ATLAS_PRIVATE_KEY: &str = "MONGODB_ATLAS_PRIVATE_KEY";
-/// Where the Atlas Admin API is, when not `https://cloud.mongodb.com` (a local fake in
-/// tests); not a command-line option, as nobody else needs it.
-const ATLAS_BASE_URL: &str = "BPA_INFRA_ATLAS_BASE_URL";
+/// Where the Atlas Admin API is, when not `https://cloud.mongodb.com`: the name the
+/// MongoDB Atlas Terraform provider reads; not a command-line option.
+const ATLAS_BASE_URL: &str = "MONGODB_ATLAS_BASE_URL";
+/// The name bpa-infra read before, still accepted when the other is not set.
+const ATLAS_BASE_URL_ALIAS: &str = "BPA_INFRA_ATLAS_BASE_URL";
 
 /// Registers the Atlas providers when the profile names an Atlas project
 /// (`atlas.project_id`): with the credentials in the environment, or, without them,
@@ -189,9 +191,13 @@ fn register_atlas(
     };
     match credentials {
         Ok(credentials) => {
-            let base_url = var(ATLAS_BASE_URL).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+            let (name, base_url) = match (var(ATLAS_BASE_URL), var(ATLAS_BASE_URL_ALIAS)) {
+                (Some(url), _) => (ATLAS_BASE_URL, url),
+                (None, Some(url)) => (ATLAS_BASE_URL_ALIAS, url),
+                (None, None) => (ATLAS_BASE_URL, DEFAULT_BASE_URL.to_owned()),
+            };
             let client = AtlasClient::with_base_url(credentials, &base_url)
-                .map_err(|err| CliError::usage(format!("{ATLAS_BASE_URL}: {err}")))?;
+                .map_err(|err| CliError::usage(format!("{name}: {err}")))?;
             atlas::register(providers, client, aws);
         }
         Err(problem) => atlas::register_unavailable(

@@ -3,11 +3,25 @@
 //! ([`ResourceKind::AtlasEndpointService`]) and the registration of the AWS VPC endpoint
 //! with it ([`ResourceKind::AtlasEndpoint`]).
 //!
-//! The flow (docs/aws-facts.md, "MongoDB Atlas private endpoint"): find or create the endpoint service, wait for
-//! `WAITING_FOR_USER` and read its AWS service name; the VPC endpoint is created with it
-//! (`atlas.vpc_endpoint`, an AWS provider); register that endpoint's id, wait until Atlas
-//! says `AVAILABLE` and AWS says `available`. `REJECTED` or `FAILED` end with an error
-//! naming the project, the endpoint service and the endpoint. Destroy goes in reverse.
+//! The flow (docs/aws-facts.md, "MongoDB Atlas private endpoint"): find or create the endpoint service, wait for `WAITING_FOR_USER` and read
+//! its AWS service name; the VPC endpoint is created with it (`atlas.vpc_endpoint`, an
+//! AWS provider); register that endpoint's id, wait until Atlas says `AVAILABLE` and AWS
+//! says `available`. A service `FAILED` or an endpoint `REJECTED` ends with an error
+//! naming the project, the endpoint service and the endpoint, and Atlas's
+//! `errorMessage`. Destroy goes in reverse.
+//!
+//! # Statuses (MongoDB's OpenAPI spec, `mongodb/openapi` `openapi/v2.yaml`)
+//!
+//! - endpoint service (`AWSPrivateLinkConnection.status`): `INITIATING` is in progress;
+//!   `WAITING_FOR_USER` and `AVAILABLE` are ready once the AWS service name is known;
+//!   `FAILED` is an error; `DELETING` is on its way out: absent for planning, waited out
+//!   before creating anew, never a live owned service. The spec (deletePrivateEndpoint):
+//!   "When the last private endpoint is removed from a given private endpoint service,
+//!   that private endpoint service is also removed", so `down` finds it `DELETING` (or
+//!   gone) after the registration and only waits;
+//! - registration (`AWSInterfaceEndpoint.connectionStatus`): `PENDING_ACCEPTANCE` and
+//!   `PENDING` are in progress; `AVAILABLE` is ready (once AWS says `available` too);
+//!   `REJECTED` is an error; `DELETING` is absent for planning and waited out.
 //!
 //! # Ownership
 //!
@@ -36,6 +50,24 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::atlas::{AtlasClient, AtlasError, EndpointService, InterfaceEndpoint, atlas_region};
+
+/// The output of a registration that holds why its private connection strings could
+/// not be read (the call, the status and Atlas's `errorCode`); absent when they were.
+pub const CONNECTIONS_UNREAD: &str = "private_connection_error";
+
+/// Returns the warnings a command reading `lives` should show: the private connection
+/// strings Atlas could not give (so that an empty output is not taken for "none yet").
+pub fn read_warnings(lives: &[Live]) -> Vec<String> {
+    lives
+        .iter()
+        .filter(|live| live.kind == ResourceKind::AtlasEndpoint)
+        .filter_map(|live| live.outputs.get(CONNECTIONS_UNREAD)?.as_str())
+        .map(|why| format!("the Atlas private connection strings could not be read: {why}"))
+        .collect()
+}
+
+/// Atlas's status of a service or registration that is on its way out.
+const DELETING: &str = "DELETING";
 use crate::profile::{AtlasTarget, Profile};
 use crate::provider::aws::{EndpointFacts, EndpointLookup, NEXT_STEP};
 use crate::provider::{
@@ -112,6 +144,17 @@ fn atlas_error(address: &Address, err: AtlasError) -> ProviderError {
     let code = err.code().to_owned();
     let message = err.to_string();
     let address = address.clone();
+    if err.is_project_not_found() {
+        let project = err.project().unwrap_or("?").to_owned();
+        return ProviderError::Rejected {
+            address,
+            code,
+            message: format!(
+                "Atlas has no project {project} ({message}): check atlas.project_id in the profile (the 24-hex id in the Atlas UI under Project Settings) and that the credentials belong to that project's organization"
+            ),
+            source: Some(Box::new(err)),
+        };
+    }
     match (&err, err.status()) {
         (AtlasError::Transport { .. }, _) => ProviderError::Connection {
             address,
@@ -233,6 +276,10 @@ impl EndpointServiceProvider {
         let state = service.status.as_deref().unwrap_or("INITIATING");
         let status = match (state, &service.endpoint_service_name) {
             ("WAITING_FOR_USER" | "AVAILABLE", Some(_)) => Status::Ready,
+            // Atlas gives the AWS name with WAITING_FOR_USER; until then it is working.
+            ("WAITING_FOR_USER" | "AVAILABLE" | "INITIATING", None) => {
+                Status::InProgress(state.to_owned())
+            }
             ("FAILED", _) => Status::Failed(format!(
                 "Atlas could not make endpoint service {} of project {project} in {region}: {}",
                 service.id,
@@ -241,6 +288,11 @@ impl EndpointServiceProvider {
                     .as_deref()
                     .unwrap_or("no reason given")
             )),
+            (DELETING, _) => Status::Failed(format!(
+                "endpoint service {} of project {project} in {region} is being deleted by Atlas (its last interface endpoint was removed, or someone deleted it)",
+                service.id
+            )),
+            // A status the spec does not list: keep looking, the kind's timeout bounds it.
             (other, _) => Status::InProgress(other.to_owned()),
         };
         let attributes = Spec::new()
@@ -306,6 +358,28 @@ impl EndpointServiceProvider {
             .await
             .map_err(|e| atlas_error(address, e))
     }
+
+    /// Waits until no service of the project in `region` is `DELETING`: Atlas keeps one
+    /// service per project and region, so a new one can only follow the old one.
+    async fn wait_gone_in_region(
+        &self,
+        address: &Address,
+        project: &str,
+        region: &str,
+    ) -> Result<(), ProviderError> {
+        poll(|| async {
+            let services = self
+                .atlas
+                .endpoint_services(project)
+                .await
+                .map_err(|e| atlas_error(address, e))?;
+            let leaving = services
+                .iter()
+                .any(|s| s.is_in(region) && s.status.as_deref() == Some(DELETING));
+            Ok((!leaving).then_some(()))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -319,7 +393,11 @@ impl ResourceProvider for EndpointServiceProvider {
             .endpoint_services(project)
             .await
             .map_err(|e| atlas_error(address, e))?;
-        let Some(service) = services.into_iter().find(|s| s.is_in(region)) else {
+        // One on its way out is no service to use or own: absent, made anew once gone.
+        let Some(service) = services
+            .into_iter()
+            .find(|s| s.is_in(region) && s.status.as_deref() != Some(DELETING))
+        else {
             return Ok(None);
         };
         let ownership = self.ownership(desired, &service).await?;
@@ -345,6 +423,8 @@ impl ResourceProvider for EndpointServiceProvider {
         }
         let project = required(desired, "project_id")?;
         let region = required(desired, "region")?;
+        self.wait_gone_in_region(&desired.address, project, region)
+            .await?;
         let service = self
             .atlas
             .create_endpoint_service(project, region)
@@ -377,6 +457,10 @@ impl ResourceProvider for EndpointServiceProvider {
         let Some(service) = self.get(address, project, &live.id).await? else {
             return Ok(());
         };
+        // Atlas removes a service with its last endpoint: nothing to ask, only to wait.
+        if service.status.as_deref() == Some(DELETING) {
+            return Ok(());
+        }
         if !service.interface_endpoints.is_empty() {
             return Err(ProviderError::InUse {
                 address: address.clone(),
@@ -463,9 +547,14 @@ impl EndpointProvider {
         ownership: ObservedOwnership,
         connections: BTreeMap<String, Value>,
     ) -> Live {
-        let state = found.connection_status.as_deref().unwrap_or("INITIATING");
+        let state = found
+            .connection_status
+            .as_deref()
+            .unwrap_or("PENDING_ACCEPTANCE");
         let status = match state {
             "AVAILABLE" => Status::Ready,
+            "PENDING_ACCEPTANCE" | "PENDING" => Status::InProgress(state.to_owned()),
+            // FAILED is not in the spec's list; should Atlas send it, it is no success.
             "REJECTED" | "FAILED" => Status::Failed(format!(
                 "Atlas reports the private endpoint {state}: {}: {}",
                 at.names(),
@@ -474,6 +563,11 @@ impl EndpointProvider {
                     .as_deref()
                     .unwrap_or("no reason given; check that the VPC endpoint uses the endpoint service's name and the region's subnets")
             )),
+            DELETING => Status::Failed(format!(
+                "Atlas is deleting the private endpoint: {}",
+                at.names()
+            )),
+            // A status the spec does not list: keep looking, the kind's timeout bounds it.
             other => Status::InProgress(other.to_owned()),
         };
         let attributes = Spec::new()
@@ -499,14 +593,18 @@ impl EndpointProvider {
 
     /// Returns the private connection strings through `endpoint_id`, as outputs
     /// (`private_connection_string` when one cluster has one, and
-    /// `private_connection_strings` by cluster). Best effort: Atlas gives them only once
-    /// a cluster uses the endpoint, and the credentials may not read clusters.
+    /// `private_connection_strings` by cluster). Atlas gives them only once a cluster
+    /// uses the endpoint (none yet: no output); when they cannot be read (a retired
+    /// version, credentials that may not read clusters) [`CONNECTIONS_UNREAD`] says why,
+    /// for the command to warn.
     async fn connections(&self, project: &str, endpoint_id: &str) -> BTreeMap<String, Value> {
         let connections = match self.atlas.private_connections(project).await {
             Ok(connections) => connections,
             Err(err) => {
-                tracing::debug!(error = %err, "no private connection strings from Atlas");
-                return BTreeMap::new();
+                return BTreeMap::from([(
+                    CONNECTIONS_UNREAD.to_owned(),
+                    Value::from(err.to_string()),
+                )]);
             }
         };
         let by_cluster: BTreeMap<String, Value> = connections
@@ -605,6 +703,10 @@ impl ResourceProvider for EndpointProvider {
         let Some(found) = self.get(address, &at).await? else {
             return Ok(None);
         };
+        // On its way out: absent for planning; create waits for it to go.
+        if found.connection_status.as_deref() == Some(DELETING) {
+            return Ok(None);
+        }
         let connections = if found.connection_status.as_deref() == Some("AVAILABLE") {
             self.connections(project, &vpc_endpoint.id).await
         } else {
@@ -627,8 +729,20 @@ impl ResourceProvider for EndpointProvider {
             service_id: required(desired, "endpoint_service_id")?,
             endpoint_id: required(desired, "vpc_endpoint_id")?,
         };
+        // Still leaving from an earlier `down`: register anew once it has gone.
+        let existing = match self.get(address, &at).await? {
+            Some(found) if found.connection_status.as_deref() == Some(DELETING) => {
+                poll(|| async {
+                    let now = self.get(address, &at).await?;
+                    Ok(now.is_none().then_some(()))
+                })
+                .await?;
+                None
+            }
+            other => other,
+        };
         // Registered by an earlier attempt whose answer was lost: done already.
-        let found = match self.get(address, &at).await? {
+        let found = match existing {
             Some(found) => found,
             None => match self
                 .atlas
@@ -871,6 +985,105 @@ mod tests {
         );
         assert!(
             matches!(live(service("FAILED", None)), Status::Failed(r) if r.contains("project p in US_WEST_2"))
+        );
+    }
+
+    #[test]
+    fn every_status_of_the_spec_is_handled_on_purpose() {
+        let service = |status: &str| EndpointService {
+            id: "65a1b2c3d4e5f60718293a4b".into(),
+            region_name: Some("US_WEST_2".into()),
+            status: Some(status.into()),
+            endpoint_service_name: Some("com.amazonaws.vpce.us-west-2.vpce-svc-0123".into()),
+            error_message: Some("quota reached".into()),
+            interface_endpoints: Vec::new(),
+        };
+        let address = Address::new(Component::Atlas, "endpoint_service");
+        let status = |s: &str| {
+            EndpointServiceProvider::to_live(&address, "p", &service(s), ObservedOwnership::Owned)
+                .status
+        };
+        assert_eq!(
+            status("INITIATING"),
+            Status::InProgress("INITIATING".into())
+        );
+        assert_eq!(status("WAITING_FOR_USER"), Status::Ready);
+        assert_eq!(status("AVAILABLE"), Status::Ready);
+        assert!(matches!(status("FAILED"), Status::Failed(r) if r.ends_with("quota reached")));
+        assert!(matches!(status("DELETING"), Status::Failed(r) if r.contains("being deleted")));
+
+        let at = registration();
+        let address = Address::new(Component::Atlas, "endpoint");
+        let status = |s: &str| {
+            EndpointProvider::to_live(
+                &address,
+                &at,
+                &endpoint(s, Some("no route")),
+                ObservedOwnership::Owned,
+                BTreeMap::new(),
+            )
+            .status
+        };
+        assert_eq!(
+            status("PENDING_ACCEPTANCE"),
+            Status::InProgress("PENDING_ACCEPTANCE".into())
+        );
+        assert_eq!(status("PENDING"), Status::InProgress("PENDING".into()));
+        assert_eq!(status("AVAILABLE"), Status::Ready);
+        assert!(matches!(status("REJECTED"), Status::Failed(r) if r.ends_with("no route")));
+        assert!(matches!(status("DELETING"), Status::Failed(r) if r.contains("deleting")));
+    }
+
+    #[test]
+    fn a_wrong_project_is_an_error_naming_it_not_absent() {
+        let address = Address::new(Component::Atlas, "endpoint_service");
+        let err = AtlasError::Api {
+            operation: "GET /api/atlas/v2/groups/0123456789abcdef0123abcd/privateEndpoint/AWS/endpointService".into(),
+            status: 404,
+            code: "GROUP_NOT_FOUND".into(),
+            detail: "No group with ID 0123456789abcdef0123abcd exists.".into(),
+        };
+        let mapped = atlas_error(&address, err);
+        assert!(
+            matches!(mapped, ProviderError::Rejected { .. }),
+            "{mapped:?}"
+        );
+        let text = mapped.to_string();
+        assert!(
+            text.contains("Atlas has no project 0123456789abcdef0123abcd"),
+            "{text}"
+        );
+        assert!(text.contains("atlas.project_id"), "{text}");
+    }
+
+    #[test]
+    fn unread_connection_strings_become_a_warning() {
+        let live = |outputs: BTreeMap<String, Value>| Live {
+            address: Address::new(Component::Atlas, "endpoint"),
+            kind: ResourceKind::AtlasEndpoint,
+            id: "vpce-0abc".into(),
+            ownership: ObservedOwnership::Owned,
+            status: Status::Ready,
+            attributes: Spec::new(),
+            outputs,
+        };
+        let why = "GET /api/atlas/v2/groups/p/clusters: HTTP 410 VERSION_GONE: gone";
+        let lives = [
+            live(BTreeMap::new()),
+            live(BTreeMap::from([(
+                CONNECTIONS_UNREAD.to_owned(),
+                Value::from(why),
+            )])),
+        ];
+        assert_eq!(
+            read_warnings(&lives),
+            [format!(
+                "the Atlas private connection strings could not be read: {why}"
+            )]
+        );
+        assert!(
+            read_warnings(&lives[..1]).is_empty(),
+            "none yet is no warning"
         );
     }
 

@@ -1,6 +1,8 @@
 //! The MongoDB Atlas private endpoint against moto (the AWS side) and the fake Atlas
-//! Admin API of the test support code (`support::atlas`), which checks credentials and
-//! media types and walks the real status sequence with delays.
+//! Admin API of the test support code (`support::atlas`), which checks every request
+//! against operations vendored from MongoDB's OpenAPI spec (versions, media types,
+//! parameters, bodies), answers with the spec's statuses and error shapes, and walks
+//! the spec's status sequences, the endpoint's following the AWS endpoint in moto.
 //!
 //! `up --only atlas` creates the VPC and node subnets it needs, the Atlas security
 //! group, the endpoint service, the VPC endpoint and its registration; a second `up`
@@ -9,7 +11,6 @@
 //! access tokens the fake issued) may show in its output.
 
 // `outputs` reads the whole profile, EKS addons included, which moto lacks.
-use crate::support::eks_stand_in;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,7 +71,7 @@ fn run(
     run_via(moto, &moto.endpoint_url(), env, profile, args, code)
 }
 
-/// [`run`] with the AWS endpoint at `endpoint_url` (the EKS stand-in in front of moto).
+/// [`run`] with the AWS endpoint at `endpoint_url`.
 fn run_via(
     moto: &Moto,
     endpoint_url: &str,
@@ -140,6 +141,19 @@ fn finished(stderr: &str) -> Vec<String> {
         .collect()
 }
 
+/// Fails if the fake answered anything its spec does not document.
+fn assert_on_spec(fake: &FakeAtlas) {
+    assert_eq!(fake.spec_violations(), Vec::<String>::new());
+}
+
+/// Starts moto and a fake Atlas that reads the VPC endpoints' states from it.
+fn start() -> (Moto, FakeAtlas) {
+    let moto = Moto::start();
+    let fake = FakeAtlas::start();
+    fake.watch_aws(&moto);
+    (moto, fake)
+}
+
 fn position(list: &[String], item: &str) -> usize {
     list.iter()
         .position(|i| i == item)
@@ -148,8 +162,7 @@ fn position(list: &[String], item: &str) -> usize {
 
 #[test]
 fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
-    let moto = Moto::start();
-    let fake = FakeAtlas::start();
+    let (moto, fake) = start();
     let env = fake.service_account_env();
     let dir = tempfile::tempdir().unwrap();
     let profile = project_profile(dir.path());
@@ -182,19 +195,35 @@ fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
             format!("POST {base}/AWS/endpointService/{service_id}/endpoint"),
         ]
     );
-    // Every API call was authenticated with the one bearer token and had the media
-    // type (the fake answers 401, 406 or 415 otherwise); the one 404 is the look for an
-    // earlier registration before registering.
+    // Every API call was an operation of the spec, authenticated with the one bearer
+    // token, with the operation's media type (the fake answers 401, 406, 410 or 415
+    // otherwise); the one 404 is the look for an earlier registration before
+    // registering, with the endpoint's own not-found code.
     let calls = fake.calls();
     let api: Vec<_> = calls
         .iter()
         .filter(|c| c.path.starts_with("/api/atlas/v2"))
         .collect();
     assert!(
-        api.iter()
-            .all(|c| c.auth == atlas::Auth::Bearer && ![401, 406, 415].contains(&c.status)),
+        api.iter().all(|c| c.operation.is_some()
+            && c.auth == atlas::Auth::Bearer
+            && ![400, 401, 406, 410, 415].contains(&c.status)),
         "{calls:#?}"
     );
+    let not_found: Vec<_> = api.iter().filter(|c| c.status == 404).collect();
+    assert_eq!(not_found.len(), 1, "{not_found:#?}");
+    assert_eq!(
+        not_found[0].error_code.as_deref(),
+        Some("PRIVATE_ENDPOINT_NOT_FOUND")
+    );
+    // The endpoint went PENDING_ACCEPTANCE, then (AWS available in moto) AVAILABLE.
+    let states: Vec<&str> = api
+        .iter()
+        .filter(|c| c.operation.as_deref() == Some("getPrivateEndpoint"))
+        .filter_map(|c| c.state.as_deref())
+        .collect();
+    assert_eq!(states.first(), Some(&"PENDING_ACCEPTANCE"), "{states:?}");
+    assert_eq!(states.last(), Some(&"AVAILABLE"), "{states:?}");
     assert_eq!(fake.tokens_issued(), 1);
 
     // AWS: the interface endpoint to the service Atlas made, tagged, in three subnets.
@@ -235,10 +264,9 @@ fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
     assert_no_secrets(&fake, &[&out, &err]);
 
     // What `outputs` shows of both sides, the private connection string included.
-    let eks = eks_stand_in::EksStandIn::in_front_of(&moto);
     let (out, _) = run_via(
         &moto,
-        &eks.url(),
+        &moto.endpoint_url(),
         &env,
         &profile,
         &["outputs", "--output", "json"],
@@ -264,8 +292,23 @@ fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
         "{outputs}"
     );
     assert_eq!(fake.writes().len(), atlas_writes);
+    // The connection string came through listClusters' current version.
+    let clusters: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation.as_deref() == Some("listClusters"))
+        .collect();
+    assert!(!clusters.is_empty());
+    assert!(
+        clusters.iter().all(|c| c.status == 200
+            && c.accept.as_deref() == Some("application/vnd.atlas.2024-08-05+json")),
+        "{clusters:#?}"
+    );
 
-    // Down removes the registration, the VPC endpoint, then the endpoint service.
+    // Down removes the registration and the VPC endpoint; Atlas removes the endpoint
+    // service with its last endpoint (the spec, deletePrivateEndpoint), so `down` only
+    // waits for it to go: DELETING, then not found.
+    let before_down = fake.calls().len();
     let (out, err) = run(
         &moto,
         &env,
@@ -277,12 +320,26 @@ fn up_registers_the_endpoint_then_writes_nothing_and_down_removes_both_sides() {
     );
     assert_eq!(
         fake.writes()[atlas_writes..],
-        [
-            format!("DELETE {base}/AWS/endpointService/{service_id}/endpoint/{vpce}"),
-            format!("DELETE {base}/AWS/endpointService/{service_id}"),
-        ]
+        [format!(
+            "DELETE {base}/AWS/endpointService/{service_id}/endpoint/{vpce}"
+        )]
     );
     assert_eq!(fake.services(), vec![]);
+    let service_reads: Vec<(Option<String>, Option<String>)> = fake.calls()[before_down..]
+        .iter()
+        .filter(|c| c.operation.as_deref() == Some("getPrivateEndpointService"))
+        .map(|c| (c.state.clone(), c.error_code.clone()))
+        .collect();
+    assert!(
+        service_reads.contains(&(Some("DELETING".into()), None)),
+        "{service_reads:?}"
+    );
+    assert_eq!(
+        service_reads.last(),
+        Some(&(None, Some("PRIVATE_ENDPOINT_SERVICE_NOT_FOUND".into()))),
+        "{service_reads:?}"
+    );
+    assert_on_spec(&fake);
     assert!(
         vpc_endpoints(&moto)
             .iter()
@@ -307,8 +364,7 @@ fn up_fails_naming_every_id(
     set_up: impl Fn(&FakeAtlas),
     env: impl Fn(&FakeAtlas) -> Vec<(&'static str, String)>,
 ) -> FakeAtlas {
-    let moto = Moto::start();
-    let fake = FakeAtlas::start();
+    let (moto, fake) = start();
     set_up(&fake);
     let env = env(&fake);
     let dir = tempfile::tempdir().unwrap();
@@ -334,6 +390,7 @@ fn up_fails_naming_every_id(
     }
     assert!(failure.contains(message), "{failure}");
     assert_no_secrets(&fake, &[&out, &err]);
+    assert_on_spec(&fake);
     fake
 }
 
@@ -353,29 +410,166 @@ fn a_rejected_endpoint_ends_with_an_error_naming_every_id() {
 }
 
 #[test]
-fn a_failed_endpoint_ends_with_an_error_naming_every_id() {
-    let fake = up_fails_naming_every_id(
-        "FAILED",
-        "Atlas could not set up the private endpoint connection.",
-        FakeAtlas::fail_new_endpoints,
-        FakeAtlas::service_account_env,
+fn a_failed_endpoint_service_ends_with_an_error_naming_it_and_atlas_message() {
+    let (moto, fake) = start();
+    fake.fail_new_services();
+    let env = fake.service_account_env();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = project_profile(dir.path());
+
+    let (out, err) = run(
+        &moto,
+        &env,
+        &profile,
+        &["up", "--yes", "--only", "atlas"],
+        1,
     );
-    // The endpoint service never became AVAILABLE: its endpoint did not.
-    let statuses = fake.service_statuses();
-    assert!(
-        statuses.iter().all(|(_, s)| s == "WAITING_FOR_USER"),
-        "{statuses:?}"
-    );
+    let services = fake.services();
+    let service_id = &services[0].0;
+    let failure = err
+        .lines()
+        .chain(out.lines())
+        .find(|line| line.contains("atlas.endpoint_service") && line.contains(service_id.as_str()))
+        .unwrap_or_else(|| panic!("no endpoint service error:\n{out}\n{err}"));
+    for text in [
+        PROJECT_ID,
+        "US_WEST_2",
+        "Atlas could not create the endpoint service.",
+    ] {
+        assert!(failure.contains(text), "{text} is not in: {failure}");
+    }
+    // Nothing was registered with a service that failed.
+    assert!(services[0].2.is_empty());
+    assert!(!fake.writes().iter().any(|w| w.ends_with("/endpoint")));
+    assert_on_spec(&fake);
 }
 
 #[test]
-fn rate_limited_atlas_calls_wait_for_retry_after() {
-    let moto = Moto::start();
-    let fake = FakeAtlas::start();
-    // The client's own first wait after a 429 without Retry-After is 2 s: a Retry-After
-    // of 3 s is only waited out if the client honours it.
+fn up_with_an_api_key_answers_digest_challenges_and_stale_nonces() {
+    let (moto, fake) = start();
+    let env = fake.api_key_env();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = project_profile(dir.path());
+
+    let (out, err) = run(
+        &moto,
+        &env,
+        &profile,
+        &["up", "--yes", "--only", "atlas", "-vvv"],
+        0,
+    );
+    assert!(out.contains("Done"), "{out}");
+    assert_eq!(fake.services()[0].2.len(), 1, "the endpoint is registered");
+    let calls: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.starts_with("/api/atlas/v2"))
+        .collect();
+    assert_eq!(fake.tokens_issued(), 0);
+    assert!(calls.iter().all(|c| c.auth != atlas::Auth::Bearer));
+    // The first call is challenged; later a nonce goes stale and is answered anew: more
+    // than one 401, each followed by a Digest success of the same call.
+    let challenged: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].status == 401)
+        .collect();
+    assert!(challenged.len() >= 2, "no stale nonce was met: {calls:#?}");
+    for &i in &challenged {
+        let next = calls[i + 1..]
+            .iter()
+            .find(|c| c.name() == calls[i].name())
+            .expect("the challenged call was sent again");
+        assert_eq!(next.auth, atlas::Auth::Digest, "{next:?}");
+    }
+    assert_no_secrets(&fake, &[&out, &err]);
+    assert_on_spec(&fake);
+}
+
+#[test]
+fn outputs_warn_naming_the_call_when_atlas_retired_the_clusters_version() {
+    let (moto, fake) = start();
+    let env = fake.service_account_env();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = project_profile(dir.path());
+    run(
+        &moto,
+        &env,
+        &profile,
+        &["up", "--yes", "--only", "atlas"],
+        0,
+    );
+
+    // The day Atlas stops serving the version the client sends for listClusters.
+    fake.retire("listClusters", "2024-08-05");
+    let eks = eks_stand_in::EksStandIn::in_front_of(&moto);
+    let (out, err) = run_via(
+        &moto,
+        &eks.url(),
+        &env,
+        &profile,
+        &["outputs", "--output", "json"],
+        0,
+    );
+    let outputs: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        outputs["outputs"]["atlas_private_connection_string"].is_null(),
+        "{out}"
+    );
+    assert_eq!(outputs["outputs"]["atlas_connection_status"], "AVAILABLE");
+    // Not a silent empty output: a warning naming the call, the status and the code.
+    let warning = err
+        .lines()
+        .find(|l| l.contains("private connection strings could not be read"))
+        .unwrap_or_else(|| panic!("no warning:\n{err}"));
+    for text in [
+        format!("GET /api/atlas/v2/groups/{PROJECT_ID}/clusters"),
+        "410".to_owned(),
+        "VERSION_GONE".to_owned(),
+    ] {
+        assert!(warning.contains(&text), "{text} is not in: {warning}");
+    }
+    let gone = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation.as_deref() == Some("listClusters"))
+        .next_back()
+        .unwrap();
+    assert_eq!(
+        (gone.status, gone.error_code.as_deref()),
+        (410, Some("VERSION_GONE"))
+    );
+    assert_on_spec(&fake);
+}
+
+#[test]
+fn a_wrong_project_id_fails_naming_it() {
+    let (moto, fake) = start();
+    let env = fake.service_account_env();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "0123456789abcdef0123abcd";
+    let profile = profile(dir.path(), &format!("  project_id: {wrong}"));
+
+    let (out, err) = run(&moto, &env, &profile, &["plan", "--only", "atlas"], 1);
+    let text = format!("{out}\n{err}");
+    assert!(
+        text.contains(&format!("Atlas has no project {wrong}")),
+        "{text}"
+    );
+    assert!(text.contains("GROUP_NOT_FOUND"), "{text}");
+    assert!(text.contains("atlas.project_id"), "{text}");
+    // Not taken for "nothing there yet": nothing is planned to be created.
+    assert!(!out.contains("create"), "{out}");
+    assert_on_spec(&fake);
+}
+
+#[test]
+fn rate_limited_and_unavailable_atlas_calls_wait_for_retry_after() {
+    let (moto, fake) = start();
+    // The client's own first wait after a 429 or 503 without Retry-After is 2 s (then
+    // 4 s): a Retry-After of 3 s is only waited out if the client honours it. One call
+    // is throttled, its retry finds Atlas unavailable, the next retry succeeds.
     const RETRY_AFTER: u64 = 3;
     fake.throttle_next(1, RETRY_AFTER);
+    fake.unavailable_next(1, RETRY_AFTER);
     let dir = tempfile::tempdir().unwrap();
     let profile = project_profile(dir.path());
     let env = fake.service_account_env();
@@ -392,26 +586,42 @@ fn rate_limited_atlas_calls_wait_for_retry_after() {
         .into_iter()
         .filter(|c| c.path.starts_with("/api/atlas/v2"))
         .collect();
-    let throttled: Vec<usize> = (0..calls.len())
-        .filter(|&i| calls[i].status == 429)
+    let refused: Vec<usize> = (0..calls.len())
+        .filter(|&i| [429, 503].contains(&calls[i].status))
         .collect();
-    assert_eq!(throttled.len(), 1, "{calls:#?}");
-    let i = throttled[0];
-    let retry = calls
-        .iter()
-        .skip(i + 1)
-        .find(|c| c.name() == calls[i].name())
-        .expect("the throttled call was tried again");
-    let waited = retry.at - calls[i].at;
-    assert!(
-        waited >= Duration::from_secs(RETRY_AFTER),
-        "retried after {waited:?}, not the {RETRY_AFTER} s Retry-After asked"
+    assert_eq!(refused.len(), 2, "{calls:#?}");
+    assert_eq!(calls[refused[0]].status, 429);
+    assert_eq!(
+        calls[refused[0]].error_code.as_deref(),
+        Some("RATE_LIMITED")
     );
-    assert!(retry.status < 400, "{retry:?}");
+    assert_eq!(calls[refused[1]].status, 503);
+    assert_eq!(
+        calls[refused[1]].error_code.as_deref(),
+        Some("SERVICE_UNAVAILABLE")
+    );
+    for &i in &refused {
+        let retry = calls[i + 1..]
+            .iter()
+            .find(|c| c.name() == calls[i].name())
+            .expect("the refused call was tried again");
+        let waited = retry.at - calls[i].at;
+        assert!(
+            waited >= Duration::from_secs(RETRY_AFTER),
+            "{} retried after {waited:?}, not the {RETRY_AFTER} s Retry-After asked",
+            calls[i].status
+        );
+    }
+    let last = calls[refused[1] + 1..]
+        .iter()
+        .find(|c| c.name() == calls[refused[1]].name())
+        .unwrap();
+    assert!(last.status < 400, "{last:?}");
     assert_eq!(fake.services()[0].2.len(), 1, "the flow completed");
     // The throttled run, at the highest verbosity, shows no credential or token.
     assert!(!err.is_empty(), "the run logged at -vvv");
     assert_no_secrets(&fake, &[&out, &err]);
+    assert_on_spec(&fake);
 }
 
 #[test]
@@ -452,4 +662,145 @@ fn a_project_without_atlas_credentials_says_what_to_set() {
     assert!(err.contains("endpoint_service_name"), "{err}");
     // Components that do not touch Atlas do not need the credentials.
     run(&moto, &[], &profile, &["plan", "--only", "ecr"], 0);
+}
+
+/// Sends `method target` to the fake with a fresh bearer token and these headers, and
+/// returns (status, errorCode).
+fn raw_call(
+    fake: &FakeAtlas,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Option<String>) {
+    use crate::support::proxy::wire::{self, Request};
+    let send = |request: &Request| {
+        wire::send(fake.addr(), request, Duration::from_secs(10)).expect("the fake answers")
+    };
+    let basic =
+        aws_smithy_types::base64::encode(format!("{}:{}", atlas::CLIENT_ID, atlas::CLIENT_SECRET));
+    let token = send(&Request::new(
+        "POST",
+        "/api/oauth/token",
+        vec![
+            ("Authorization".into(), format!("Basic {basic}")),
+            (
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+        ],
+        b"grant_type=client_credentials".to_vec(),
+    ));
+    let token: Value = serde_json::from_str(&token.text()).unwrap();
+    let mut all = vec![(
+        "Authorization".to_owned(),
+        format!("Bearer {}", token["access_token"].as_str().unwrap()),
+    )];
+    all.extend(
+        headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let answer = send(&Request::new(method, target, all, body.as_bytes().to_vec()));
+    if answer.status >= 400 {
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+    }
+    let body: Value = serde_json::from_str(&answer.text()).unwrap_or(Value::Null);
+    (answer.status, body["errorCode"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn the_fake_refuses_what_the_spec_does_not_allow() {
+    let fake = FakeAtlas::start();
+    let clusters = format!("/api/atlas/v2/groups/{PROJECT_ID}/clusters");
+    let version = |v: &str| format!("application/vnd.atlas.{v}+json");
+    // listClusters: the current version answers; 2023-01-01 is past its sunset
+    // (2026-11-30); a version the operation never had is not acceptable.
+    let current = version("2024-08-05");
+    assert_eq!(
+        raw_call(&fake, "GET", &clusters, &[("Accept", &current)], "").0,
+        200
+    );
+    assert_eq!(
+        raw_call(
+            &fake,
+            "GET",
+            &clusters,
+            &[("Accept", &version("2023-01-01"))],
+            ""
+        ),
+        (410, Some("VERSION_GONE".into()))
+    );
+    assert_eq!(
+        raw_call(
+            &fake,
+            "GET",
+            &clusters,
+            &[("Accept", &version("2099-01-01"))],
+            ""
+        )
+        .0,
+        406
+    );
+    // Parameters are checked against their schemas: itemsPerPage is at most 500.
+    let too_many = format!("{clusters}?itemsPerPage=501");
+    assert_eq!(
+        raw_call(&fake, "GET", &too_many, &[("Accept", &current)], ""),
+        (400, Some("VALIDATION_ERROR".into()))
+    );
+    // groupId is 24 hex digits; a well-formed one Atlas does not know is GROUP_NOT_FOUND.
+    let bad = "/api/atlas/v2/groups/not-a-project/clusters";
+    assert_eq!(
+        raw_call(&fake, "GET", bad, &[("Accept", &current)], "").0,
+        400
+    );
+    let unknown = "/api/atlas/v2/groups/0123456789abcdef0123abcd/clusters";
+    assert_eq!(
+        raw_call(&fake, "GET", unknown, &[("Accept", &current)], ""),
+        (404, Some("GROUP_NOT_FOUND".into()))
+    );
+    // createPrivateEndpointService: its body media type, with providerName and region.
+    let create = format!("/api/atlas/v2/groups/{PROJECT_ID}/privateEndpoint/endpointService");
+    let v1 = version("2023-01-01");
+    let body = r#"{"providerName":"AWS","region":"US_WEST_2"}"#;
+    assert_eq!(
+        raw_call(
+            &fake,
+            "POST",
+            &create,
+            &[("Accept", &v1), ("Content-Type", "application/json")],
+            body
+        )
+        .0,
+        415
+    );
+    assert_eq!(
+        raw_call(
+            &fake,
+            "POST",
+            &create,
+            &[("Accept", &v1), ("Content-Type", &v1)],
+            r#"{"providerName":"AWS"}"#
+        ),
+        (400, Some("VALIDATION_ERROR".into()))
+    );
+    // A create answers 200, as the spec says (not 201).
+    assert_eq!(
+        raw_call(
+            &fake,
+            "POST",
+            &create,
+            &[("Accept", &v1), ("Content-Type", &v1)],
+            body
+        )
+        .0,
+        200
+    );
+    // No such operation.
+    let other = format!("/api/atlas/v2/groups/{PROJECT_ID}/privateEndpoint/AWS/nothing");
+    assert_eq!(
+        raw_call(&fake, "GET", &other, &[("Accept", &v1)], ""),
+        (404, Some("RESOURCE_NOT_FOUND".into()))
+    );
+    assert_on_spec(&fake);
 }

@@ -1,11 +1,12 @@
 //! `scripts/demo`, the README's way to try the tool without AWS, run as a user would
-//! (with the binary under test instead of a fresh build): every step succeeds, the second
-//! plan finds nothing to do, and `down` removes what `up` made.
+//! (with the binary under test instead of a fresh build) against `scripts/emulator.py`:
+//! every step succeeds for every component, EKS included, the second plan finds nothing
+//! to do, and `down` removes what `up` made.
 
 use std::process::Command;
 
 #[test]
-fn the_demo_script_runs_every_step_against_moto() {
+fn the_demo_script_runs_every_step_of_every_component_against_the_emulator() {
     let root = env!("CARGO_MANIFEST_DIR");
     let out = Command::new("bash")
         .arg(format!("{root}/scripts/demo"))
@@ -43,4 +44,23 @@ fn the_demo_script_runs_every_step_against_moto() {
         text.contains("db_writer_endpoint = example-bpa.cluster-"),
         "{text}"
     );
+    // EKS is applied too: the cluster, its addons and node group are made, ready, and
+    // their outputs read.
+    for planned in [
+        "+ eks.cluster (eks_cluster) will be created",
+        "+ eks.addon[vpc-cni] (eks_addon) will be created",
+        "+ eks.addon[aws-ebs-csi-driver] (eks_addon) will be created",
+        "+ eks.nodegroup[node-1] (node_group) will be created",
+        "- eks.cluster (eks_cluster) example will be deleted",
+    ] {
+        assert!(text.contains(planned), "{planned:?} missing:\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("eks.addon[vpc-cni]") && l.contains(" ready ")),
+        "{text}"
+    );
+    for output in ["cluster_name = example", "cluster_security_group_id = sg-"] {
+        assert!(text.contains(output), "{output:?} missing:\n{text}");
+    }
 }

@@ -124,6 +124,12 @@ fn recording_tells_mutating_calls_from_reads() {
     let moto = Moto::start();
     // Not recorded: recording is off.
     moto.ec2("DescribeVpcs", &[]);
+    // The cluster's subnets (EKS wants them to exist, in two zones).
+    let cluster_vpc = moto.create_vpc("10.11.0.0/16", &[]);
+    let subnets = [
+        moto.create_subnet(&cluster_vpc, "10.11.0.0/20", "us-west-2a", &[]),
+        moto.create_subnet(&cluster_vpc, "10.11.16.0/20", "us-west-2b", &[]),
+    ];
     moto.start_recording();
 
     let vpc = moto.create_vpc("10.10.0.0/16", &[]);
@@ -139,7 +145,7 @@ fn recording_tells_mutating_calls_from_reads() {
     let cluster = json!({
         "name": "c1",
         "roleArn": "arn:aws:iam::123456789012:role/cluster",
-        "resourcesVpcConfig": {"subnetIds": ["subnet-1"]}
+        "resourcesVpcConfig": {"subnetIds": subnets}
     });
     moto.rest_json("eks", "POST", "/clusters", Some(&cluster));
     let described = moto.rest_json("eks", "GET", "/clusters/c1", None);
@@ -915,5 +921,596 @@ fn measure_proxy_overhead() {
     eprintln!(
         "median per call: direct {direct:?}, through the proxy {proxied:?}, overhead {:?}",
         proxied.saturating_sub(direct)
+    );
+}
+
+// --- the emulator refuses what EKS refuses ---------------------------------------------
+
+/// A cluster `name` in a fresh VPC, with `authentication_mode` (`None`: EKS's default).
+fn eks_cluster(moto: &Moto, name: &str, authentication_mode: Option<&str>) -> String {
+    let vpc = moto.create_vpc("10.90.0.0/16", &[]);
+    let subnets = [
+        moto.create_subnet(&vpc, "10.90.0.0/20", "us-west-2a", &[]),
+        moto.create_subnet(&vpc, "10.90.16.0/20", "us-west-2b", &[]),
+    ];
+    let role = moto.create_role(&format!("{name}-cluster"), &[]);
+    let mut body = json!({
+        "name": name,
+        "roleArn": role,
+        "resourcesVpcConfig": { "subnetIds": subnets },
+    });
+    if let Some(mode) = authentication_mode {
+        body["accessConfig"] = json!({ "authenticationMode": mode });
+    }
+    let created = moto.rest_json("eks", "POST", "/clusters", Some(&body));
+    created["cluster"]["name"].as_str().unwrap().to_owned()
+}
+
+/// Asserts an EKS answer is the error `code` with HTTP `status`, and its message says
+/// `says`.
+#[track_caller]
+fn assert_eks_error(answer: &(u16, Value), status: u16, code: &str, says: &str) {
+    let (got, body) = answer;
+    assert_eq!(
+        (*got, body["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{message:?} lacks {says:?}");
+}
+
+#[test]
+fn the_emulator_refuses_eks_requests_as_eks_does() {
+    let moto = Moto::start();
+    let cluster = eks_cluster(&moto, "strict", None);
+    let addons = format!("/clusters/{cluster}/addons");
+
+    // A configuration that is neither JSON nor YAML, one that is not an object, and keys
+    // the vpc-cni schema does not define.
+    for (addon, configuration, says) in [
+        ("kube-proxy", "{mode: [ipvs", "neither JSON nor YAML"),
+        ("coredns", "[1, 2]", "must be an object"),
+        (
+            "vpc-cni",
+            r#"{"envv": {"WARM_IP_TARGET": "2"}}"#,
+            "$.envv: is not defined in the schema",
+        ),
+        (
+            "vpc-cni",
+            r#"{"env": {"AWS_VPC_K8S_CNI_CUSTOM_NETWORK": "true"}}"#,
+            "$.env.AWS_VPC_K8S_CNI_CUSTOM_NETWORK: is not defined",
+        ),
+        (
+            "vpc-cni",
+            r#"{"env": {"WARM_IP_TARGET": 2}}"#,
+            "string expected",
+        ),
+    ] {
+        let answer = moto.eks_call(
+            "POST",
+            &addons,
+            Some(&json!({ "addonName": addon, "configurationValues": configuration })),
+        );
+        assert_eks_error(&answer, 400, "InvalidParameterException", says);
+        assert_eq!(moto.addon(&cluster, addon), None, "{addon} was created");
+    }
+    // The same configuration as YAML is fine.
+    let answer = moto.eks_call(
+        "POST",
+        &addons,
+        Some(&json!({
+            "addonName": "vpc-cni",
+            "configurationValues": "env:\n  AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG: \"true\"\n",
+        })),
+    );
+    assert_eq!(answer.0, 200, "{}", answer.1);
+
+    // Members botocore's model requires, enums, ranges and patterns, on calls the
+    // extensions answer and on calls moto answers alike.
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &addons,
+            Some(&json!({ "addonVersion": "v1.0.0-eksbuild.1" })),
+        ),
+        400,
+        "InvalidParameterException",
+        "Missing required parameter in request: addonName",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &addons,
+            Some(&json!({ "addonName": "coredns", "resolveConflicts": "ALWAYS" })),
+        ),
+        400,
+        "InvalidParameterException",
+        "'ALWAYS' is not one of [OVERWRITE, NONE, PRESERVE]",
+    );
+    let role = moto.create_role("strict-node", &[]);
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &format!("/clusters/{cluster}/node-groups"),
+            Some(&json!({
+                "nodegroupName": "node-1",
+                "nodeRole": role,
+                "subnets": ["subnet-1"],
+                "scalingConfig": { "minSize": -1, "maxSize": 1, "desiredSize": 1 },
+            })),
+        ),
+        400,
+        "InvalidParameterException",
+        "scalingConfig.minSize: value -1 is below the minimum 0",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            "/clusters",
+            Some(&json!({
+                "name": "-not-a-name",
+                "roleArn": role,
+                "resourcesVpcConfig": { "subnetIds": [] },
+            })),
+        ),
+        400,
+        "InvalidParameterException",
+        "does not match the pattern",
+    );
+
+    // A cluster's subnets must exist, in two zones at least.
+    let vpc = moto.create_vpc("10.91.0.0/16", &[]);
+    let lonely = moto.create_subnet(&vpc, "10.91.0.0/20", "us-west-2a", &[]);
+    for (subnets, says) in [
+        (json!(["subnet-0123456789abcdef0"]), "does not exist"),
+        (json!([lonely]), "at least two different AZs"),
+    ] {
+        let answer = moto.eks_call(
+            "POST",
+            "/clusters",
+            Some(&json!({
+                "name": "one-zone",
+                "roleArn": role,
+                "resourcesVpcConfig": { "subnetIds": subnets },
+            })),
+        );
+        assert_eks_error(&answer, 400, "InvalidParameterException", says);
+    }
+
+    // What exists and what does not.
+    assert_eks_error(
+        &moto.eks_call("POST", &addons, Some(&json!({ "addonName": "vpc-cni" }))),
+        409,
+        "ResourceInUseException",
+        "Addon already exists: vpc-cni",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            "/clusters/missing/addons",
+            Some(&json!({ "addonName": "vpc-cni" })),
+        ),
+        404,
+        "ResourceNotFoundException",
+        "No cluster found for name: missing",
+    );
+    assert_eks_error(
+        &moto.eks_call("GET", &format!("{addons}/coredns"), None),
+        404,
+        "ResourceNotFoundException",
+        "No addon: coredns found in cluster: strict",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &addons,
+            Some(&json!({ "addonName": "not-an-addon" })),
+        ),
+        400,
+        "InvalidParameterException",
+        "Addon not-an-addon specified is not supported",
+    );
+    // Access entries need an authentication mode with the API.
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &format!("/clusters/{cluster}/access-entries"),
+            Some(&json!({ "principalArn": role })),
+        ),
+        400,
+        "InvalidRequestException",
+        "authentication mode must be set to one of [API, API_AND_CONFIG_MAP]",
+    );
+
+    // Kubernetes versions move up one minor version at a time.
+    let version =
+        moto.rest_json("eks", "GET", &format!("/clusters/{cluster}"), None)["cluster"]["version"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let (major, minor) = version.split_once('.').unwrap();
+    let minor: u32 = minor.parse().unwrap();
+    let updates = format!("/clusters/{cluster}/updates");
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &updates,
+            Some(&json!({ "version": format!("{major}.{}", minor + 2) })),
+        ),
+        400,
+        "InvalidParameterException",
+        "Unsupported Kubernetes minor version update",
+    );
+    let next = format!("{major}.{}", minor + 1);
+    let update = moto.rest_json("eks", "POST", &updates, Some(&json!({ "version": next })));
+    assert_eq!(update["update"]["type"], "VersionUpdate");
+    let id = update["update"]["id"].as_str().unwrap();
+    assert_eq!(
+        moto.rest_json("eks", "GET", &format!("{updates}/{id}"), None)["update"]["status"],
+        "Successful"
+    );
+    assert_eq!(
+        moto.rest_json("eks", "GET", &format!("/clusters/{cluster}"), None)["cluster"]["version"],
+        next.as_str()
+    );
+
+    // The AWS SDK for Rust reads those answers as EKS errors, by code.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let url = moto.endpoint_url();
+    let eks = sdk_client!(aws_sdk_eks, &url);
+    let err = runtime
+        .block_on(
+            eks.create_addon()
+                .cluster_name(&cluster)
+                .addon_name("coredns")
+                .configuration_values("{replicaCount: [")
+                .send(),
+        )
+        .expect_err("a malformed configuration is refused");
+    let err = err.into_service_error();
+    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+}
+
+#[test]
+fn emulated_addons_go_through_the_status_sequence_of_eks() {
+    // Each transitional status lasts one read.
+    let moto = Moto::start_with(&[("EMULATOR_TRANSITION_READS", "1")]);
+    let cluster = eks_cluster(&moto, "statuses", None);
+    let addon = format!("/clusters/{cluster}/addons/vpc-cni");
+    let status = |moto: &Moto| moto.addon(&cluster, "vpc-cni").map(|a| a["status"].clone());
+
+    let created = moto.rest_json(
+        "eks",
+        "POST",
+        &format!("/clusters/{cluster}/addons"),
+        Some(&json!({ "addonName": "vpc-cni", "tags": { "team": "bpa" } })),
+    );
+    assert_eq!(created["addon"]["status"], "CREATING");
+    assert_eq!(status(&moto), Some(json!("CREATING")));
+    assert_eq!(status(&moto), Some(json!("ACTIVE")));
+    let arn = created["addon"]["addonArn"].as_str().unwrap().to_owned();
+    assert!(
+        arn.starts_with(&format!(
+            "arn:aws:eks:us-west-2:{}:addon/statuses/vpc-cni/",
+            moto::ACCOUNT_ID
+        )),
+        "{arn}"
+    );
+
+    let update = moto.rest_json(
+        "eks",
+        "POST",
+        &format!("{addon}/update"),
+        Some(&json!({ "configurationValues": r#"{"env":{"WARM_IP_TARGET":"2"}}"# })),
+    );
+    assert_eq!(update["update"]["status"], "InProgress");
+    assert_eq!(update["update"]["type"], "AddonUpdate");
+    let id = update["update"]["id"].as_str().unwrap().to_owned();
+    // A second update while the first runs is refused.
+    assert_eks_error(
+        &moto.eks_call("POST", &format!("{addon}/update"), Some(&json!({}))),
+        409,
+        "ResourceInUseException",
+        "UPDATING",
+    );
+    assert_eq!(status(&moto), Some(json!("ACTIVE")));
+    let describe = format!("/clusters/{cluster}/updates/{id}?addonName=vpc-cni");
+    assert_eq!(
+        moto.rest_json("eks", "GET", &describe, None)["update"]["status"],
+        "InProgress"
+    );
+    assert_eq!(
+        moto.rest_json("eks", "GET", &describe, None)["update"]["status"],
+        "Successful"
+    );
+    let configuration = &moto.addon(&cluster, "vpc-cni").unwrap()["configurationValues"];
+    assert_eq!(configuration, r#"{"env":{"WARM_IP_TARGET":"2"}}"#);
+
+    // Tags on the addon's ARN.
+    let tags_path = format!("/tags/{}", moto::form_encode(&arn));
+    moto.rest_json(
+        "eks",
+        "POST",
+        &tags_path,
+        Some(&json!({ "tags": { "tier": "1" } })),
+    );
+    assert_eq!(
+        moto.rest_json("eks", "GET", &tags_path, None)["tags"],
+        json!({ "team": "bpa", "tier": "1" })
+    );
+
+    let deleted = moto.rest_json("eks", "DELETE", &addon, None);
+    assert_eq!(deleted["addon"]["status"], "DELETING");
+    assert_eq!(status(&moto), Some(json!("DELETING")));
+    assert_eq!(status(&moto), None, "gone after DELETING");
+    assert_eq!(moto.addons(), Vec::<String>::new());
+}
+
+#[test]
+fn emulated_access_entries_and_pod_identity_associations_behave_as_in_eks() {
+    let moto = Moto::start();
+    let cluster = eks_cluster(&moto, "access", Some("API"));
+    let entries = format!("/clusters/{cluster}/access-entries");
+    let described = moto.rest_json("eks", "GET", &format!("/clusters/{cluster}"), None);
+    assert_eq!(
+        described["cluster"]["accessConfig"]["authenticationMode"],
+        "API"
+    );
+    assert!(
+        described["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("sg-")),
+        "{described}"
+    );
+    // The cluster's creator is given an entry, as EKS does by default.
+    let listed = moto.rest_json("eks", "GET", &entries, None);
+    assert_eq!(
+        listed["accessEntries"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+
+    let ci = moto.create_role("ci-deployer", &[]);
+    let entry_path = format!("{entries}/{}", moto::form_encode(&ci));
+    let created = moto.rest_json(
+        "eks",
+        "POST",
+        &entries,
+        Some(&json!({ "principalArn": ci, "tags": { "team": "bpa" } })),
+    );
+    assert_eq!(created["accessEntry"]["type"], "STANDARD");
+    assert_eq!(
+        created["accessEntry"]["username"],
+        format!(
+            "arn:aws:sts::{}:assumed-role/ci-deployer/{{{{SessionName}}}}",
+            moto::ACCOUNT_ID
+        )
+    );
+    assert_eks_error(
+        &moto.eks_call("POST", &entries, Some(&json!({ "principalArn": ci }))),
+        409,
+        "ResourceInUseException",
+        "already in use",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &entries,
+            Some(&json!({ "principalArn": "arn:aws:iam::123456789012:group/devs" })),
+        ),
+        400,
+        "InvalidParameterException",
+        "principalArn is invalid",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &entries,
+            Some(&json!({ "principalArn": moto.create_role("x", &[]), "kubernetesGroups": ["system:masters"] })),
+        ),
+        400,
+        "InvalidParameterException",
+        "cannot start with 'system:'",
+    );
+
+    let policies = format!("{entry_path}/access-policies");
+    let view = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy";
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &policies,
+            Some(&json!({ "policyArn": view, "accessScope": { "type": "namespace" } })),
+        ),
+        400,
+        "InvalidParameterException",
+        "at least one namespace",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &policies,
+            Some(&json!({ "policyArn": view, "accessScope": { "type": "everything" } })),
+        ),
+        400,
+        "InvalidParameterException",
+        "'everything' is not one of [cluster, namespace]",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &policies,
+            Some(&json!({
+                "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSRootPolicy",
+                "accessScope": { "type": "cluster" },
+            })),
+        ),
+        404,
+        "ResourceNotFoundException",
+        "policyArn could not be found",
+    );
+    let associated = moto.rest_json(
+        "eks",
+        "POST",
+        &policies,
+        Some(&json!({ "policyArn": view, "accessScope": { "type": "namespace", "namespaces": ["bpa"] } })),
+    );
+    assert_eq!(
+        associated["associatedAccessPolicy"]["accessScope"],
+        json!({ "type": "namespace", "namespaces": ["bpa"] })
+    );
+    let listed = moto.rest_json("eks", "GET", &policies, None);
+    assert_eq!(listed["associatedAccessPolicies"][0]["policyArn"], view);
+    let filtered = moto.rest_json(
+        "eks",
+        "GET",
+        &format!("{entries}?associatedPolicyArn={}", moto::form_encode(view)),
+        None,
+    );
+    assert_eq!(filtered["accessEntries"], json!([ci]));
+    let policy_path = format!("{policies}/{}", moto::form_encode(view));
+    moto.rest_json("eks", "DELETE", &policy_path, None);
+    assert_eks_error(
+        &moto.eks_call("DELETE", &policy_path, None),
+        404,
+        "ResourceNotFoundException",
+        "not associated",
+    );
+    moto.rest_json("eks", "DELETE", &entry_path, None);
+    assert_eks_error(
+        &moto.eks_call("GET", &entry_path, None),
+        404,
+        "ResourceNotFoundException",
+        "principalArn could not be found",
+    );
+
+    // Pod Identity: the role must exist, one association per service account.
+    let associations = format!("/clusters/{cluster}/pod-identity-associations");
+    let lbc = moto.create_role("lbc", &[]);
+    let missing_role = format!("arn:aws:iam::{}:role/nope", moto::ACCOUNT_ID);
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &associations,
+            Some(&json!({ "namespace": "kube-system", "serviceAccount": "aws-load-balancer-controller", "roleArn": missing_role })),
+        ),
+        400,
+        "InvalidParameterException",
+        "does not exist",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &associations,
+            Some(&json!({ "namespace": "kube-system", "roleArn": lbc })),
+        ),
+        400,
+        "InvalidParameterException",
+        "Missing required parameter in request: serviceAccount",
+    );
+    let made = moto.rest_json(
+        "eks",
+        "POST",
+        &associations,
+        Some(&json!({ "namespace": "kube-system", "serviceAccount": "aws-load-balancer-controller", "roleArn": lbc })),
+    );
+    let id = made["association"]["associationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("a-") && id.len() == 19, "{id}");
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &associations,
+            Some(&json!({ "namespace": "kube-system", "serviceAccount": "aws-load-balancer-controller", "roleArn": lbc })),
+        ),
+        409,
+        "ResourceInUseException",
+        "Association already exists",
+    );
+    let other = moto.create_role("lbc-2", &[]);
+    let updated = moto.rest_json(
+        "eks",
+        "POST",
+        &format!("{associations}/{id}"),
+        Some(&json!({ "roleArn": other })),
+    );
+    assert_eq!(updated["association"]["roleArn"], other.as_str());
+
+    // An addon's own association: only for the service account the addon uses, changed
+    // only through the addon, removed with it.
+    let ebs = moto.create_role("ebs-csi", &[]);
+    let addons = format!("/clusters/{cluster}/addons");
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &addons,
+            Some(&json!({ "addonName": "aws-ebs-csi-driver", "podIdentityAssociations": [{ "serviceAccount": "default", "roleArn": ebs }] })),
+        ),
+        400,
+        "InvalidParameterException",
+        "it uses ebs-csi-controller-sa",
+    );
+    assert_eks_error(
+        &moto.eks_call(
+            "POST",
+            &addons,
+            Some(&json!({ "addonName": "coredns", "podIdentityAssociations": [{ "serviceAccount": "coredns", "roleArn": ebs }] })),
+        ),
+        400,
+        "InvalidParameterException",
+        "does not support Pod Identity",
+    );
+    let addon = moto.rest_json(
+        "eks",
+        "POST",
+        &addons,
+        Some(&json!({ "addonName": "aws-ebs-csi-driver", "podIdentityAssociations": [{ "serviceAccount": "ebs-csi-controller-sa", "roleArn": ebs }] })),
+    );
+    assert_eq!(
+        addon["addon"]["podIdentityAssociations"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let listed = moto.rest_json(
+        "eks",
+        "GET",
+        &format!("{associations}?serviceAccount=ebs-csi-controller-sa"),
+        None,
+    );
+    let owned = &listed["associations"][0];
+    assert_eq!(owned["ownerArn"], addon["addon"]["addonArn"]);
+    let owned_id = owned["associationId"].as_str().unwrap();
+    assert_eks_error(
+        &moto.eks_call("DELETE", &format!("{associations}/{owned_id}"), None),
+        400,
+        "InvalidRequestException",
+        "delete it through its owner",
+    );
+    moto.rest_json(
+        "eks",
+        "DELETE",
+        &format!("{addons}/aws-ebs-csi-driver"),
+        None,
+    );
+    let listed = moto.rest_json("eks", "GET", &associations, None);
+    assert_eq!(
+        listed["associations"].as_array().map(Vec::len),
+        Some(1),
+        "only the controller's association is left: {listed}"
+    );
+
+    // The cluster goes, and everything EKS keeps for it with it.
+    moto.rest_json("eks", "DELETE", &format!("/clusters/{cluster}"), None);
+    assert_eks_error(
+        &moto.eks_call("GET", &associations, None),
+        404,
+        "ResourceNotFoundException",
+        "No cluster found",
     );
 }

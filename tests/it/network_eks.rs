@@ -2,17 +2,15 @@
 //! resource created and tagged, nothing changed by a second run, everything created
 //! removed again, and what the tool does not own left alone.
 //!
-//! moto lacks EKS addons and the cluster security group EKS makes, so the binary talks
-//! to moto through [`EksStandIn`], which provides those two and passes the rest on. The
-//! addon code's failure paths are covered with aws-smithy-mocks in
-//! `src/provider/aws/eks.rs`.
+//! The binary talks to `scripts/emulator.py` ([`Moto`]), which adds to moto the EKS
+//! addons and the cluster security group EKS makes. The addon code's failure paths are
+//! covered with aws-smithy-mocks in `src/provider/aws/eks.rs`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::eks_stand_in::EksStandIn;
 use crate::support::moto::{self, Moto, RecordedCall, xml_text, xml_texts};
 use crate::support::proxy::{FaultConfig, FaultKind, FaultProxy};
 use crate::support::{root, write_profile};
@@ -67,11 +65,11 @@ ecr:
     write_profile(dir, "adopt.yaml", &text)
 }
 
-/// Runs `bpa-infra -p PROFILE --endpoint-url URL ARGS...` against moto behind the EKS
-/// stand-in and returns its stdout, failing the test with both outputs and moto's log
+/// Runs `bpa-infra -p PROFILE --endpoint-url URL ARGS...` against the emulator and
+/// returns its stdout, failing the test with both outputs and moto's log
 /// when the exit code is not `code`.
-fn run(moto: &Moto, eks: &EksStandIn, profile: &Path, args: &[&str], code: i32) -> String {
-    run_at(moto, &eks.url(), profile, args, code)
+fn run(moto: &Moto, profile: &Path, args: &[&str], code: i32) -> String {
+    run_at(moto, &moto.endpoint_url(), profile, args, code)
 }
 
 /// Runs `bpa-infra` as [`run`] does, with `url` as the endpoint.
@@ -103,16 +101,13 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The calls the binary made that may have changed something, in moto and the stand-in.
-fn mutating_calls_of_the_binary(moto: &Moto, eks: &EksStandIn) -> Vec<String> {
-    let mut calls: Vec<String> = moto
-        .mutating_calls()
+/// The calls the binary made that may have changed something (addons included).
+fn mutating_calls_of_the_binary(moto: &Moto) -> Vec<String> {
+    moto.mutating_calls()
         .iter()
         .filter(|c| !c.by_harness)
         .map(RecordedCall::name)
-        .collect();
-    calls.extend(eks.mutating_addon_calls());
-    calls
+        .collect()
 }
 
 /// EC2 resources of each kind tagged with `profile`, as (describe action, id element).
@@ -223,13 +218,7 @@ fn assert_ec2_tagged(moto: &Moto, profile: &str, addresses: &[(&str, &str)]) {
 
 /// Asserts the IAM roles and policy and the EKS cluster and node group of `profile`
 /// exist, tagged with the profile and their addresses.
-fn assert_iam_and_eks_tagged(
-    moto: &Moto,
-    eks: &EksStandIn,
-    profile: &str,
-    cluster: &str,
-    node_groups: &[&str],
-) {
+fn assert_iam_and_eks_tagged(moto: &Moto, profile: &str, cluster: &str, node_groups: &[&str]) {
     for (role, address) in [
         ("eks-cluster", "iam.cluster_role"),
         ("eks-node", "iam.node_role"),
@@ -299,7 +288,7 @@ fn assert_iam_and_eks_tagged(
         );
     }
     for addon in ["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"] {
-        let found = eks
+        let found = moto
             .addon(cluster, addon)
             .unwrap_or_else(|| panic!("addon {addon} was not created"));
         let tags = json_tags(&found["tags"]);
@@ -309,7 +298,7 @@ fn assert_iam_and_eks_tagged(
             "{addon}: {tags:?}"
         );
     }
-    let cni = eks.addon(cluster, "vpc-cni").expect("vpc-cni");
+    let cni = moto.addon(cluster, "vpc-cni").expect("vpc-cni");
     let configuration: Value =
         serde_json::from_str(cni["configurationValues"].as_str().unwrap_or("{}")).unwrap();
     assert_eq!(
@@ -323,8 +312,8 @@ fn assert_iam_and_eks_tagged(
 }
 
 /// Asserts nothing tagged with `profile` is left in EC2, IAM or EKS.
-fn assert_all_gone(moto: &Moto, eks: &EksStandIn, profile: &str, cluster: &str) {
-    assert_eq!(eks.addons(), Vec::<String>::new(), "addons left");
+fn assert_all_gone(moto: &Moto, profile: &str, cluster: &str) {
+    assert_eq!(moto.addons(), Vec::<String>::new(), "addons left");
     for (action, id_element) in EC2_KINDS {
         let ids = ec2_ids(
             moto,
@@ -365,10 +354,9 @@ fn assert_all_gone(moto: &Moto, eks: &EksStandIn, profile: &str, cluster: &str) 
 #[test]
 fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_it() {
     let moto = Moto::start();
-    let eks = EksStandIn::in_front_of(&moto);
     let profile = example_profile();
 
-    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+    run(&moto, &profile, &["up", "--yes", "--only", ONLY], 0);
 
     let zones = ["us-west-2a", "us-west-2b", "us-west-2c"];
     let mut ec2: Vec<(String, &str)> = vec![
@@ -397,7 +385,7 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
     }
     let ec2: Vec<(&str, &str)> = ec2.iter().map(|(a, k)| (a.as_str(), *k)).collect();
     assert_ec2_tagged(&moto, "example", &ec2);
-    assert_iam_and_eks_tagged(&moto, &eks, "example", "example", &["node-1"]);
+    assert_iam_and_eks_tagged(&moto, "example", "example", &["node-1"]);
 
     // The pod CIDR is a secondary CIDR of the VPC; pod subnets are carved from it.
     let vpc = ec2_ids(
@@ -414,26 +402,24 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
     );
 
     moto.start_recording();
-    eks.forget_calls();
     let plan = run(
         &moto,
-        &eks,
         &profile,
         &["plan", "--only", ONLY, "--detailed-exitcode"],
         0,
     );
     assert_eq!(
-        mutating_calls_of_the_binary(&moto, &eks),
+        mutating_calls_of_the_binary(&moto),
         Vec::<String>::new(),
         "plan made mutating calls\n{plan}"
     );
     assert!(
-        !moto.recording().is_empty() && !eks.addon_calls().is_empty(),
+        !moto.recording().is_empty() && !moto.addon_calls().is_empty(),
         "the plan read the live state"
     );
-    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+    run(&moto, &profile, &["up", "--yes", "--only", ONLY], 0);
     assert_eq!(
-        mutating_calls_of_the_binary(&moto, &eks),
+        mutating_calls_of_the_binary(&moto),
         Vec::<String>::new(),
         "a second up made mutating calls"
     );
@@ -441,7 +427,7 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
 
     // The kubeconfig of the cluster: printed, and merged into an existing file.
     let printed: serde_yaml::Value =
-        serde_yaml::from_str(&run(&moto, &eks, &profile, &["kubeconfig"], 0)).unwrap();
+        serde_yaml::from_str(&run(&moto, &profile, &["kubeconfig"], 0)).unwrap();
     let cluster = moto.rest_json("eks", "GET", "/clusters/example", None);
     let arn = cluster["cluster"]["arn"].as_str().unwrap();
     assert_eq!(printed["current-context"].as_str(), Some(arn));
@@ -473,7 +459,6 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
     std::fs::write(&file, "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-dev\n  cluster: {server: 'https://127.0.0.1:6443'}\ncurrent-context: kind-dev\n").unwrap();
     run(
         &moto,
-        &eks,
         &profile,
         &[
             "kubeconfig",
@@ -494,14 +479,9 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
     assert_eq!(names, ["kind-dev", arn]);
     assert_eq!(merged["current-context"].as_str(), Some(arn));
 
-    let outputs: Value = serde_json::from_str(&run(
-        &moto,
-        &eks,
-        &profile,
-        &["--output", "json", "outputs"],
-        0,
-    ))
-    .expect("outputs --output json is JSON");
+    let outputs: Value =
+        serde_json::from_str(&run(&moto, &profile, &["--output", "json", "outputs"], 0))
+            .expect("outputs --output json is JSON");
     let outputs = &outputs["outputs"];
     assert_eq!(outputs["vpc_id"].as_str(), Some(vpc.as_str()), "{outputs}");
     assert_eq!(outputs["cluster_arn"].as_str(), Some(arn), "{outputs}");
@@ -531,14 +511,13 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
     let lookalike = moto.create_vpc("10.99.0.0/16", &[("Name", "example-vpc")]);
     run(
         &moto,
-        &eks,
         &profile,
         &["plan", "--only", ONLY, "--detailed-exitcode"],
         0,
     );
 
-    run(&moto, &eks, &profile, &["down", "--yes", "--only", ONLY], 0);
-    assert_all_gone(&moto, &eks, "example", "example");
+    run(&moto, &profile, &["down", "--yes", "--only", ONLY], 0);
+    assert_all_gone(&moto, "example", "example");
     let xml = moto.ec2("DescribeVpcs", &[("VpcId.1", &lookalike)]);
     assert_eq!(
         xml_text(&xml, "vpcId").as_deref(),
@@ -550,7 +529,6 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
 #[test]
 fn up_on_an_adopted_vpc_adds_the_pod_network_and_down_leaves_the_vpc_and_subnets() {
     let moto = Moto::start();
-    let eks = EksStandIn::in_front_of(&moto);
     let vpc = moto.create_vpc("10.40.0.0/16", &[("Name", "corporate")]);
     let subnets: Vec<(&str, String, &str)> = [
         ("us-west-2a", "10.40.0.0/19"),
@@ -574,7 +552,7 @@ fn up_on_an_adopted_vpc_adds_the_pod_network_and_down_leaves_the_vpc_and_subnets
     let profile = adopting_profile(dir.path(), &vpc, &listed);
     let adopted_before = moto.ec2("DescribeVpcs", &[("VpcId.1", &vpc)]);
 
-    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+    run(&moto, &profile, &["up", "--yes", "--only", ONLY], 0);
 
     let mut ec2: Vec<(String, &str)> = vec![
         ("eks.node_security_group".into(), "DescribeSecurityGroups"),
@@ -588,7 +566,7 @@ fn up_on_an_adopted_vpc_adds_the_pod_network_and_down_leaves_the_vpc_and_subnets
     }
     let ec2: Vec<(&str, &str)> = ec2.iter().map(|(a, k)| (a.as_str(), *k)).collect();
     assert_ec2_tagged(&moto, "adopt", &ec2);
-    assert_iam_and_eks_tagged(&moto, &eks, "adopt", "adopt", &["node-1"]);
+    assert_iam_and_eks_tagged(&moto, "adopt", "adopt", &["node-1"]);
     // No internet access is made for a VPC the tool does not own.
     for (action, id) in [
         ("DescribeInternetGateways", "internetGatewayId"),
@@ -616,23 +594,18 @@ fn up_on_an_adopted_vpc_adds_the_pod_network_and_down_leaves_the_vpc_and_subnets
     );
 
     moto.start_recording();
-    eks.forget_calls();
     run(
         &moto,
-        &eks,
         &profile,
         &["plan", "--only", ONLY, "--detailed-exitcode"],
         0,
     );
-    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
-    assert_eq!(
-        mutating_calls_of_the_binary(&moto, &eks),
-        Vec::<String>::new()
-    );
+    run(&moto, &profile, &["up", "--yes", "--only", ONLY], 0);
+    assert_eq!(mutating_calls_of_the_binary(&moto), Vec::<String>::new());
     moto.stop_recording();
 
-    run(&moto, &eks, &profile, &["down", "--yes", "--only", ONLY], 0);
-    assert_all_gone(&moto, &eks, "adopt", "adopt");
+    run(&moto, &profile, &["down", "--yes", "--only", ONLY], 0);
+    assert_all_gone(&moto, "adopt", "adopt");
     // The adopted VPC and subnets are still there, as they were.
     let xml = moto.ec2("DescribeVpcs", &[("VpcId.1", &vpc)]);
     assert_eq!(xml_text(&xml, "vpcId").as_deref(), Some(vpc.as_str()));
@@ -691,8 +664,7 @@ fn up_retries_throttling_5xx_and_lost_answers_without_making_anything_twice() {
 
 fn up_under_faults(name: &str, config: FaultConfig) {
     let moto = Moto::start();
-    let eks = EksStandIn::in_front_of(&moto);
-    let proxy = FaultProxy::start(&eks.url(), config);
+    let proxy = FaultProxy::start(&moto.endpoint_url(), config);
     let profile = example_profile();
 
     run_at(
@@ -735,11 +707,10 @@ fn up_under_faults(name: &str, config: FaultConfig) {
     }
     let ec2: Vec<(&str, &str)> = ec2.iter().map(|(a, k)| (a.as_str(), *k)).collect();
     assert_ec2_tagged(&moto, "example", &ec2);
-    assert_iam_and_eks_tagged(&moto, &eks, "example", "example", &["node-1"]);
+    assert_iam_and_eks_tagged(&moto, "example", "example", &["node-1"]);
     // And it is all there: a plan without faults shows no change.
     run(
         &moto,
-        &eks,
         &profile,
         &["plan", "--only", ONLY, "--detailed-exitcode"],
         0,
@@ -749,10 +720,8 @@ fn up_under_faults(name: &str, config: FaultConfig) {
 #[test]
 fn a_changed_profile_is_applied_in_place() {
     let moto = Moto::start();
-    let eks = EksStandIn::in_front_of(&moto);
     run(
         &moto,
-        &eks,
         &example_profile(),
         &["up", "--yes", "--only", ONLY],
         0,
@@ -783,7 +752,6 @@ fn a_changed_profile_is_applied_in_place() {
 
     let plan = run(
         &moto,
-        &eks,
         &profile,
         &["plan", "--only", ONLY, "--detailed-exitcode"],
         2,
@@ -799,10 +767,9 @@ fn a_changed_profile_is_applied_in_place() {
         "nothing is replaced or deleted:\n{plan}"
     );
 
-    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 0);
+    run(&moto, &profile, &["up", "--yes", "--only", ONLY], 0);
     run(
         &moto,
-        &eks,
         &profile,
         &["plan", "--only", ONLY, "--detailed-exitcode"],
         0,
@@ -888,7 +855,6 @@ fn a_managed_policy_detached_from_the_node_role_is_planned_and_attached_again() 
 #[test]
 fn an_adopted_subnet_unlike_the_profile_or_missing_is_refused_before_any_write() {
     let moto = Moto::start();
-    let eks = EksStandIn::in_front_of(&moto);
     let vpc = moto.create_vpc("10.40.0.0/16", &[("Name", "corporate")]);
     let made: Vec<(&str, String, &str)> = [
         ("us-west-2a", "10.40.0.0/19"),
@@ -907,7 +873,7 @@ fn an_adopted_subnet_unlike_the_profile_or_missing_is_refused_before_any_write()
         .collect();
     listed[1].2 = "10.40.96.0/19";
     let profile = adopting_profile(dir.path(), &vpc, &listed);
-    let stdout = run(&moto, &eks, &profile, &["plan", "--only", ONLY], 1);
+    let stdout = run(&moto, &profile, &["plan", "--only", ONLY], 1);
     let wrong = &made[1].1;
     assert!(
         stdout.lines().any(|l| l.contains("network.subnet[node/us-west-2b]")
@@ -916,17 +882,13 @@ fn an_adopted_subnet_unlike_the_profile_or_missing_is_refused_before_any_write()
         "{stdout}"
     );
     moto.start_recording();
-    eks.forget_calls();
-    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 1);
-    assert_eq!(
-        mutating_calls_of_the_binary(&moto, &eks),
-        Vec::<String>::new()
-    );
+    run(&moto, &profile, &["up", "--yes", "--only", ONLY], 1);
+    assert_eq!(mutating_calls_of_the_binary(&moto), Vec::<String>::new());
 
     // A subnet id that does not exist.
     listed[1] = ("us-west-2b", "subnet-0123456789abcdef0", "10.40.32.0/19");
     let profile = adopting_profile(dir.path(), &vpc, &listed);
-    let stdout = run(&moto, &eks, &profile, &["plan", "--only", ONLY], 1);
+    let stdout = run(&moto, &profile, &["plan", "--only", ONLY], 1);
     assert!(
         stdout
             .lines()
@@ -936,11 +898,8 @@ fn an_adopted_subnet_unlike_the_profile_or_missing_is_refused_before_any_write()
         "{stdout}"
     );
     moto.reset_recording();
-    run(&moto, &eks, &profile, &["up", "--yes", "--only", ONLY], 1);
-    assert_eq!(
-        mutating_calls_of_the_binary(&moto, &eks),
-        Vec::<String>::new()
-    );
+    run(&moto, &profile, &["up", "--yes", "--only", ONLY], 1);
+    assert_eq!(mutating_calls_of_the_binary(&moto), Vec::<String>::new());
 }
 
 /// `nat_gateways: per-az`: a NAT gateway in each zone's public subnet, and each zone's
@@ -948,20 +907,13 @@ fn an_adopted_subnet_unlike_the_profile_or_missing_is_refused_before_any_write()
 #[test]
 fn per_az_nat_gateways_each_serve_their_own_zone() {
     let moto = Moto::start();
-    let eks = EksStandIn::in_front_of(&moto);
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(example_profile()).unwrap();
     let zones_line = "  availability_zones: [us-west-2a, us-west-2b, us-west-2c]\n";
     assert!(text.contains(zones_line));
     let text = text.replace(zones_line, &format!("{zones_line}  nat_gateways: per-az\n"));
     let profile = write_profile(dir.path(), "example.yaml", &text);
-    run(
-        &moto,
-        &eks,
-        &profile,
-        &["up", "--yes", "--only", "network"],
-        0,
-    );
+    run(&moto, &profile, &["up", "--yes", "--only", "network"], 0);
 
     let tagged = |action: &str, id: &str, address: &str| -> BTreeSet<String> {
         ec2_ids(
@@ -1043,18 +995,11 @@ fn per_az_nat_gateways_each_serve_their_own_zone() {
 
     run(
         &moto,
-        &eks,
         &profile,
         &["plan", "--only", "network", "--detailed-exitcode"],
         0,
     );
-    run(
-        &moto,
-        &eks,
-        &profile,
-        &["down", "--yes", "--only", "network"],
-        0,
-    );
+    run(&moto, &profile, &["down", "--yes", "--only", "network"], 0);
     // Deleted NAT gateways stay listed for a while, as on AWS.
     let after = moto.ec2("DescribeNatGateways", &[]);
     let states: Vec<(String, String)> = xml_texts(&after, "natGatewayId")
@@ -1077,9 +1022,8 @@ fn per_az_nat_gateways_each_serve_their_own_zone() {
 #[test]
 fn a_denied_create_fails_its_resource_skips_its_dependents_and_the_next_up_finishes() {
     let moto = Moto::start();
-    let eks = EksStandIn::in_front_of(&moto);
     let proxy = FaultProxy::start(
-        &eks.url(),
+        &moto.endpoint_url(),
         FaultConfig::seeded(3)
             .probability(1.0)
             .kinds(&[FaultKind::Denied])
@@ -1167,7 +1111,6 @@ fn a_denied_create_fails_its_resource_skips_its_dependents_and_the_next_up_finis
     );
     run(
         &moto,
-        &eks,
         &profile,
         &["plan", "--only", only, "--detailed-exitcode"],
         0,

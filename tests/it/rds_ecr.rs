@@ -16,10 +16,6 @@ use serde_json::{Value, json};
 use crate::support::moto::{Moto, RecordedCall, xml_leaves, xml_text, xml_texts};
 use crate::support::write_profile;
 
-// A whole `down` reads the EKS addons of the stack, which moto lacks: it goes through
-// the stand-in the network and EKS tests use.
-use crate::support::eks_stand_in;
-
 const ECR: &str = "AmazonEC2ContainerRegistry_V20150921";
 
 /// A profile whose database is protected and backed up for 7 days, as in the runbook.
@@ -62,7 +58,7 @@ fn run(moto: &Moto, profile: &Path, args: &[&str]) -> (i32, String, String) {
     run_via(moto, &moto.endpoint_url(), profile, args)
 }
 
-/// Like [`run`], with the binary pointed at `url` (a stand-in in front of moto).
+/// Like [`run`], with the binary pointed at `url` (a proxy in front of the emulator).
 fn run_via(moto: &Moto, url: &str, profile: &Path, args: &[&str]) -> (i32, String, String) {
     let output = moto
         .bpa_infra_via(url)
@@ -727,10 +723,8 @@ fn down_keeps_repositories_with_images_and_a_protected_database_unless_told_and_
             }).to_string(),
         }),
     );
-
-    let eks = eks_stand_in::EksStandIn::in_front_of(&moto);
     moto.start_recording();
-    let (code, stdout, stderr) = run_via(&moto, &eks.url(), &path, &["down", "--yes"]);
+    let (code, stdout, stderr) = run_via(&moto, &moto.endpoint_url(), &path, &["down", "--yes"]);
     assert_ne!(code, 0, "down must refuse\n{stdout}\n{stderr}");
     let text = format!("{stdout}\n{stderr}");
     assert!(text.contains("bpa/ui"), "{text}");
@@ -746,7 +740,7 @@ fn down_keeps_repositories_with_images_and_a_protected_database_unless_told_and_
 
     let (code, stdout, stderr) = run_via(
         &moto,
-        &eks.url(),
+        &moto.endpoint_url(),
         &path,
         &[
             "down",
@@ -806,6 +800,7 @@ fn a_database_rds_would_reject_is_refused_by_plan_and_up_before_any_write() {
     // db.t3.medium is orderable for PostgreSQL, but only as a DB instance.
     let text = profile_text(IO2, "").replace("db.m5d.large", "db.t3.medium");
     let path = write_profile(dir.path(), "rdstest.yaml", &text);
+    moto.start_recording();
     let (code, stdout, stderr) = run(&moto, &path, &["plan", "--only", "rds,ecr"]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(stdout.contains("rds.cluster"), "{stdout}");

@@ -14,8 +14,8 @@
 //!   duplicates and no orphans;
 //! - two `up` runs at once do not interleave (the run lock).
 //!
-//! moto lacks EKS addons and the cluster security group EKS makes: as in `network_eks`,
-//! the binary talks to moto through the [`EksStandIn`], which provides those two.
+//! The binary talks to `scripts/emulator.py` (moto with the EKS addons and the cluster
+//! security group EKS makes), as in `network_eks`.
 //! Resources are counted with moto's own API ([`Inventory`]), never through the binary.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::atlas::{FakeAtlas, PROJECT_ID};
-use crate::support::eks_stand_in::EksStandIn;
 use crate::support::moto::{Moto, RecordedCall, xml_leaves, xml_text, xml_texts};
 use crate::support::proxy::{FaultConfig, FaultKind, FaultProxy};
 use crate::support::write_profile;
@@ -154,10 +153,9 @@ fn profile(dir: &Path, name: &str, vpc_cidr: &str) -> PathBuf {
 
 // --- the cloud ------------------------------------------------------------------------
 
-/// One moto behind the EKS stand-in.
+/// One emulator.
 struct Cloud {
     moto: Moto,
-    eks: EksStandIn,
     /// Set for every run after the secrets (e.g. a fake Atlas's credentials), and unset.
     env: Vec<(&'static str, String)>,
     unset: Vec<&'static str>,
@@ -166,10 +164,8 @@ struct Cloud {
 impl Cloud {
     fn start() -> Cloud {
         let moto = Moto::start();
-        let eks = EksStandIn::in_front_of(&moto);
         Cloud {
             moto,
-            eks,
             env: Vec::new(),
             unset: Vec::new(),
         }
@@ -177,7 +173,7 @@ impl Cloud {
 
     /// The endpoint the binary talks to when no proxy is in the way.
     fn url(&self) -> String {
-        self.eks.url()
+        self.moto.endpoint_url()
     }
 
     /// `bpa-infra -p PROFILE ARGS...` against `url`, with every secret in its environment.
@@ -248,18 +244,14 @@ impl Cloud {
         self.expect(url, profile, &["up", "--yes"], 0)
     }
 
-    /// The binary's calls that may have changed something since recording started, in
-    /// moto and in the stand-in (addons).
+    /// The binary's calls that may have changed something since recording started.
     fn mutating_calls(&self) -> Vec<String> {
-        let mut calls: Vec<String> = self
-            .moto
+        self.moto
             .mutating_calls()
             .iter()
             .filter(|c| !c.by_harness)
             .map(RecordedCall::name)
-            .collect();
-        calls.extend(self.eks.mutating_addon_calls());
-        calls
+            .collect()
     }
 }
 
@@ -383,7 +375,7 @@ impl Inventory {
             inventory.add(&tags, arn, profile);
         }
 
-        // EKS: clusters and node groups in moto, addons in the stand-in.
+        // EKS: clusters, node groups and addons.
         let clusters = moto.rest_json("eks", "GET", "/clusters", None);
         for cluster in string_list(&clusters["clusters"]) {
             let described = moto.rest_json("eks", "GET", &format!("/clusters/{cluster}"), None);
@@ -412,9 +404,9 @@ impl Inventory {
                 );
             }
         }
-        for key in cloud.eks.addons() {
+        for key in cloud.moto.addons() {
             let (cluster, name) = key.split_once('/').expect("cluster/addon");
-            let addon = cloud.eks.addon(cluster, name).expect("a listed addon");
+            let addon = cloud.moto.addon(cluster, name).expect("a listed addon");
             inventory.add(&json_tags(&addon["tags"]), format!("addon/{key}"), profile);
         }
 
@@ -1050,7 +1042,6 @@ fn plan_and_up_of_the_example_profile_on_a_converged_stack_make_no_mutating_call
 
     cloud.moto.reset_recording();
     cloud.moto.start_recording();
-    cloud.eks.forget_calls();
     cloud.expect(&cloud.url(), &path, &["plan", "--detailed-exitcode"], 0);
     let plan = cloud.expect(&cloud.url(), &path, &["--output", "json", "plan"], 0);
     let plan: Value = serde_json::from_str(&plan).expect("plan JSON");
@@ -1088,7 +1079,7 @@ fn plan_and_up_of_the_example_profile_on_a_converged_stack_make_no_mutating_call
             "{service} was not read: {services:?}"
         );
     }
-    assert!(!cloud.eks.addon_calls().is_empty(), "the addons were read");
+    assert!(!cloud.moto.addon_calls().is_empty(), "the addons were read");
 }
 
 /// The `name` each resource of the stack would get, by address, from the offline plan.

@@ -236,12 +236,18 @@ fn failed_render(moto: &Moto) -> String {
     stderr
 }
 
-/// Creates an EKS cluster named like the example profile's, without tags.
+/// Creates an EKS cluster named like the example profile's, without tags, in subnets of
+/// two zones (as EKS requires).
 fn untagged_example_eks_cluster(moto: &Moto) {
+    let vpc = moto.create_vpc("10.99.0.0/16", &[]);
+    let subnets = [
+        moto.create_subnet(&vpc, "10.99.0.0/20", "us-west-2a", &[]),
+        moto.create_subnet(&vpc, "10.99.16.0/20", "us-west-2b", &[]),
+    ];
     let cluster = serde_json::json!({
         "name": "example",
         "roleArn": "arn:aws:iam::123456789012:role/theirs",
-        "resourcesVpcConfig": { "subnetIds": ["subnet-1"] },
+        "resourcesVpcConfig": { "subnetIds": subnets },
     });
     moto.rest_json("eks", "POST", "/clusters", Some(&cluster));
 }

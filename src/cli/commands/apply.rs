@@ -219,15 +219,15 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
             Some(teardown) => plan::plan_teardown(teardown, live, providers),
             None => plan::plan_destroy(&stack, live, providers),
         };
-    let teardown = TeardownOptions {
+    let teardown_options = TeardownOptions {
         disable_deletion_protection: args.disable_deletion_protection,
         skip_final_snapshot: args.skip_final_snapshot,
         force_delete_images: args.force_delete_images,
         final_snapshots: FinalSnapshots::default(),
     };
-    let snapshots = teardown.final_snapshots.clone();
+    let snapshots = teardown_options.final_snapshots.clone();
     let options = ProviderOptions {
-        teardown,
+        teardown: teardown_options,
         ..ProviderOptions::default()
     };
     live::runtime()?.block_on(async {

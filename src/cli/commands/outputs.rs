@@ -14,6 +14,9 @@ pub fn exec(global: &GlobalArgs) -> Result<ExitStatus, CliError> {
         let live = context.observe(&context.full, &providers).await?;
         Ok::<_, CliError>(live.iter().cloned().collect::<Vec<_>>())
     })?;
+    for warning in bpa_infra::provider::atlas::read_warnings(&lives) {
+        tracing::warn!("{warning}");
+    }
     let outputs = bpa_infra::outputs::collect(&lives);
     match global.output {
         OutputFormat::Json => println!(

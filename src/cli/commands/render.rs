@@ -106,7 +106,12 @@ fn live_outputs(global: &GlobalArgs, context: &StackContext) -> Result<LiveOutpu
         if uses_api {
             let endpoint = |r: &Resource| r.kind == ResourceKind::AtlasEndpoint;
             match context.read_ours(&providers, endpoint).await {
-                Ok(found) => lives.extend(found),
+                Ok(found) => {
+                    for warning in bpa_infra::provider::atlas::read_warnings(&found) {
+                        tracing::warn!("{warning}");
+                    }
+                    lives.extend(found)
+                }
                 Err(err) => {
                     tracing::warn!("the Atlas private-endpoint host could not be read: {err}")
                 }

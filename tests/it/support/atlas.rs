@@ -1,37 +1,56 @@
-//! A fake MongoDB Atlas Admin API v2 on loopback, for the Atlas private endpoint tests.
+//! A fake MongoDB Atlas Admin API v2 on loopback, for the Atlas private endpoint tests,
+//! written from MongoDB's OpenAPI spec rather than from the client.
 //!
-//! It is strict where the real API is: every `/api/atlas/v2` call must carry
-//! `Accept: application/vnd.atlas.2023-01-01+json` (406 otherwise), a body must carry the
-//! same `Content-Type` (415 otherwise), and a call must be authenticated — with a bearer
-//! token this server issued at `POST /api/oauth/token` (HTTP Basic with the service
-//! account's id and secret, `grant_type=client_credentials`) and that has not expired, or
-//! with an HTTP Digest answer (MD5, `qop=auth`) to a nonce it issued, for the API key.
-//! Anything else gets a 401 with a Digest challenge, as Atlas answers.
+//! Every API request is checked against the operations vendored from the spec in
+//! `atlas_spec/operations.json` (see `atlas_spec/README.md` for the spec's commits and
+//! dates): the method and path must be an operation's; path and query parameters must
+//! match its schemas (`groupId` is 24 hex digits, `endpointId` a `vpce-` id…) or the
+//! answer is 400 `VALIDATION_ERROR`; `Accept` must be one of the versioned media types
+//! of its success answer (406 otherwise), and one past its `x-sunset` gets the spec's
+//! 410 `VERSION_GONE`; a body must come with one of its request media types (415
+//! otherwise) and hold the required fields (400). Answers use the spec's statuses (a
+//! create answers 200, a delete 204), success bodies the requested media type, errors
+//! `application/json` with `error`, `errorCode`, `detail`, `reason` and `parameters`.
+//! Those checks (and authentication, throttling) apply to every operation; past them, an
+//! answer whose status the operation does not list is a fake bug: it is recorded
+//! ([`FakeAtlas::spec_violations`]) and turned into a 500.
 //!
-//! Objects walk the real status sequence, one [`FakeAtlas::step`] per status: an endpoint
-//! service goes `INITIATING` → `WAITING_FOR_USER` (with its `endpointServiceName`), and
-//! `AVAILABLE` once an endpoint registered with it is; a registered endpoint goes
-//! `INITIATING` → `PENDING_ACCEPTANCE` → `PENDING` → `AVAILABLE`, or to `REJECTED` after
-//! `PENDING_ACCEPTANCE` ([`FakeAtlas::reject_new_endpoints`]) or `FAILED` after `PENDING`
-//! ([`FakeAtlas::fail_new_endpoints`]) when told; deletions go through `DELETING` before the
-//! object is gone. [`FakeAtlas::throttle_next`] answers the next calls with 429 and a
-//! `Retry-After`. Every call is recorded ([`FakeAtlas::calls`], [`FakeAtlas::writes`]).
+//! A call must be authenticated — with a bearer token this server issued at
+//! `POST /api/oauth/token` (HTTP Basic with the service account's id and secret,
+//! `grant_type=client_credentials`) and that has not expired, or with an HTTP Digest
+//! answer (MD5, `qop=auth`) to a nonce it issued, for the API key. A nonce goes stale
+//! after a few uses (401 with `stale=true` and a new nonce). Anything else gets a 401
+//! with a Digest challenge, as Atlas answers.
+//!
+//! Statuses are the spec's only: an endpoint service goes `INITIATING` →
+//! `WAITING_FOR_USER` (with its `endpointServiceName`) → `AVAILABLE` once an endpoint
+//! registered with it is, or `FAILED` when told ([`FakeAtlas::fail_new_services`]); a
+//! registration is `PENDING_ACCEPTANCE` until Atlas accepts it (one step), then follows
+//! the AWS VPC endpoint's state — `PENDING` while AWS has it pending, `AVAILABLE` once
+//! AWS says `available`, `REJECTED` when AWS has no such endpoint or rejected it (read
+//! from moto with [`FakeAtlas::watch_aws`]; without it AWS is taken to accept at once,
+//! as moto does). Deletions go through `DELETING` before the object is gone, and the
+//! spec's rule holds: "When the last private endpoint is removed from a given private
+//! endpoint service, that private endpoint service is also removed."
+//! [`FakeAtlas::throttle_next`] and [`FakeAtlas::unavailable_next`] answer the next
+//! calls with 429 or 503 and a `Retry-After`. Every call is recorded.
 //!
 //! The server runs on plain threads, like the fault proxy, and reuses its HTTP wire code.
 
 // Test-support API: each integration test uses a different part of it.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
+use super::moto::{Moto, query_request, xml_text};
 use super::proxy::wire::{self, Request, Response};
 
 /// The service account the fake accepts.
@@ -42,10 +61,96 @@ pub const PUBLIC_KEY: &str = "fakepubk";
 pub const PRIVATE_KEY: &str = "4f3e2d1c-0b9a-8765-4321-fedcba987654";
 /// The one project the fake knows.
 pub const PROJECT_ID: &str = "5f0a1b2c3d4e5f6a7b8c9d0e";
-/// The versioned media type every call must use.
-pub const MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
+/// How many requests a Digest nonce answers before it goes stale.
+const NONCE_USES: u32 = 5;
 const REALM: &str = "MMS Public API";
 const API: &str = "/api/atlas/v2";
+
+/// The operations vendored from the spec.
+const SPEC: &str = include_str!("atlas_spec/operations.json");
+
+/// One operation of the spec, as the fake checks requests against it.
+struct Operation {
+    id: String,
+    method: String,
+    /// The path's segments; `{name}` for a parameter.
+    segments: Vec<String>,
+    /// (name, location, required, schema).
+    parameters: Vec<(String, String, bool, Value)>,
+    /// Request media types and the body fields each requires.
+    body: Option<Vec<(String, Vec<String>)>>,
+    /// Statuses the operation documents.
+    statuses: HashSet<u16>,
+    /// The success answer's media types and their sunset dates.
+    versions: Vec<(String, Option<String>)>,
+}
+
+fn spec() -> &'static (Vec<Operation>, Value) {
+    static SPEC_OPS: OnceLock<(Vec<Operation>, Value)> = OnceLock::new();
+    SPEC_OPS.get_or_init(|| {
+        let spec: Value = serde_json::from_str(SPEC).expect("atlas_spec/operations.json");
+        let operations = spec["operations"]
+            .as_array()
+            .expect("operations")
+            .iter()
+            .map(|op| {
+                let responses = op["responses"].as_object().expect("responses");
+                let success = responses
+                    .iter()
+                    .find(|(status, _)| status.starts_with('2'))
+                    .expect("a success answer");
+                Operation {
+                    id: op["operationId"].as_str().unwrap().to_owned(),
+                    method: op["method"].as_str().unwrap().to_owned(),
+                    segments: op["path"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches('/')
+                        .split('/')
+                        .map(str::to_owned)
+                        .collect(),
+                    parameters: op["parameters"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| {
+                            (
+                                p["name"].as_str().unwrap().to_owned(),
+                                p["in"].as_str().unwrap().to_owned(),
+                                p["required"].as_bool().unwrap_or(false),
+                                p["schema"].clone(),
+                            )
+                        })
+                        .collect(),
+                    body: op["requestBody"]["content"].as_object().map(|content| {
+                        content
+                            .iter()
+                            .map(|(media, c)| {
+                                let required = c["required"]
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .map(|f| f.as_str().unwrap().to_owned())
+                                    .collect();
+                                (media.clone(), required)
+                            })
+                            .collect()
+                    }),
+                    statuses: responses.keys().map(|s| s.parse().unwrap()).collect(),
+                    versions: success.1["content"]
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(media, c)| {
+                            (media.clone(), c["x-sunset"].as_str().map(str::to_owned))
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        (operations, spec["errorResponses"].clone())
+    })
+}
 
 /// How a call was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +159,7 @@ pub enum Auth {
     Basic,
     Bearer,
     Digest,
-    /// Credentials were offered and refused.
+    /// Credentials were offered and refused (or a Digest nonce went stale).
     Refused,
 }
 
@@ -64,7 +169,15 @@ pub struct Call {
     pub method: String,
     /// The path, without the query.
     pub path: String,
+    /// The spec's operationId, when the request was one.
+    pub operation: Option<String>,
+    /// The `Accept` header sent.
+    pub accept: Option<String>,
     pub status: u16,
+    /// Atlas's `errorCode` of an error answer.
+    pub error_code: Option<String>,
+    /// The `status` or `connectionStatus` of the object answered.
+    pub state: Option<String>,
     pub auth: Auth,
     pub at: Instant,
 }
@@ -86,37 +199,44 @@ struct Service {
     region: String,
     created: Instant,
     name: String,
+    /// Ends `FAILED` instead of `WAITING_FOR_USER`.
+    fails: bool,
     deleting_since: Option<Instant>,
+    /// Whether an endpoint was ever registered (the last one's removal removes it).
+    had_endpoints: bool,
     endpoints: Vec<Endpoint>,
 }
 
 struct Endpoint {
     id: String,
     created: Instant,
-    /// Where the endpoint's sequence ends.
-    fate: Fate,
+    /// Atlas rejects the connection instead of accepting it.
+    rejected: bool,
     deleting_since: Option<Instant>,
 }
 
-/// How a registered endpoint's status sequence ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
-    Available,
-    Rejected,
-    Failed,
-}
+/// Reads the state of an AWS VPC endpoint (`available`, `pendingAcceptance`…), `None`
+/// when AWS has no such endpoint.
+type AwsLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 struct State {
     step: Duration,
     token_lifetime: u64,
     tokens: HashMap<String, Instant>,
-    nonces: Vec<String>,
+    /// Nonces issued and how many requests each answered.
+    nonces: HashMap<String, u32>,
     services: Vec<Service>,
-    /// The fate of endpoints registered from now on.
-    new_fate: Fate,
-    /// Retry-After seconds of the 429s still to answer.
-    throttle: VecDeque<u64>,
+    fail_new_services: bool,
+    reject_new_endpoints: bool,
+    /// (status, Retry-After seconds) of the 429s and 503s still to answer.
+    refusals: VecDeque<(u16, u64)>,
+    /// (operationId, media type) pairs retired before their spec sunset.
+    retired: HashSet<(String, String)>,
+    /// The day sunsets are compared with.
+    today: jiff::civil::Date,
+    aws: Option<AwsLookup>,
     calls: Vec<Call>,
+    violations: Vec<String>,
     counter: u64,
 }
 
@@ -126,13 +246,23 @@ impl State {
         format!("{:0width$x}", 0x65a0_0000_0000_0000_u64 + self.counter)
     }
 
-    /// Drops what finished deleting.
+    /// Drops what finished deleting; a service whose last endpoint went goes too.
     fn purge(&mut self) {
         let step = self.step;
         let done = |since: Option<Instant>| since.is_some_and(|s| s.elapsed() >= step);
         self.services.retain(|s| !done(s.deleting_since));
         for service in &mut self.services {
             service.endpoints.retain(|e| !done(e.deleting_since));
+            if service.had_endpoints && service.endpoints.is_empty() {
+                service.deleting_since.get_or_insert_with(Instant::now);
+            }
+        }
+    }
+
+    fn aws_state(&self, endpoint_id: &str) -> Option<String> {
+        match &self.aws {
+            Some(lookup) => lookup(endpoint_id),
+            None => Some("available".to_owned()),
         }
     }
 }
@@ -155,15 +285,23 @@ impl FakeAtlas {
     pub fn start_with_step(step: Duration) -> FakeAtlas {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake Atlas");
         let addr = listener.local_addr().expect("the fake Atlas's address");
+        let today = jiff::tz::Offset::UTC
+            .to_datetime(jiff::Timestamp::now())
+            .date();
         let state = Arc::new(Mutex::new(State {
             step,
             token_lifetime: 3600,
             tokens: HashMap::new(),
-            nonces: Vec::new(),
+            nonces: HashMap::new(),
             services: Vec::new(),
-            new_fate: Fate::Available,
-            throttle: VecDeque::new(),
+            fail_new_services: false,
+            reject_new_endpoints: false,
+            refusals: VecDeque::new(),
+            retired: HashSet::new(),
+            today,
+            aws: None,
             calls: Vec::new(),
+            violations: Vec::new(),
             counter: 0,
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -193,9 +331,13 @@ impl FakeAtlas {
         }
     }
 
-    /// `http://127.0.0.1:PORT`, for `BPA_INFRA_ATLAS_BASE_URL`.
+    /// `http://127.0.0.1:PORT`, for `MONGODB_ATLAS_BASE_URL`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// How long each status lasts.
@@ -206,7 +348,7 @@ impl FakeAtlas {
     /// The environment that points the binary here with the service account.
     pub fn service_account_env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("BPA_INFRA_ATLAS_BASE_URL", self.url()),
+            ("MONGODB_ATLAS_BASE_URL", self.url()),
             ("MONGODB_ATLAS_CLIENT_ID", CLIENT_ID.to_owned()),
             ("MONGODB_ATLAS_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
         ]
@@ -215,7 +357,7 @@ impl FakeAtlas {
     /// The environment that points the binary here with the API key.
     pub fn api_key_env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("BPA_INFRA_ATLAS_BASE_URL", self.url()),
+            ("MONGODB_ATLAS_BASE_URL", self.url()),
             ("MONGODB_ATLAS_PUBLIC_KEY", PUBLIC_KEY.to_owned()),
             ("MONGODB_ATLAS_PRIVATE_KEY", PRIVATE_KEY.to_owned()),
         ]
@@ -231,15 +373,45 @@ impl FakeAtlas {
         secrets
     }
 
-    /// Endpoints registered from now on end `REJECTED` instead of `AVAILABLE`.
-    pub fn reject_new_endpoints(&self) {
-        lock(&self.state).new_fate = Fate::Rejected;
+    /// Reads the AWS side's VPC endpoint states from `moto`, as Atlas sees the
+    /// connection requests to its endpoint service.
+    pub fn watch_aws(&self, moto: &Moto) {
+        let (addr, url) = (moto.addr(), moto.endpoint_url());
+        let lookup: AwsLookup = Arc::new(move |id: &str| {
+            let request = query_request(
+                &url,
+                "ec2",
+                "2016-11-15",
+                "DescribeVpcEndpoints",
+                &[("VpcEndpointId.1", id)],
+            );
+            let answer = wire::send(addr, &request, Duration::from_secs(10)).ok()?;
+            if answer.status != 200 {
+                return None;
+            }
+            xml_text(&answer.text(), "state")
+        });
+        lock(&self.state).aws = Some(lookup);
     }
 
-    /// Endpoints registered from now on go `FAILED` after `PENDING`, with an error
-    /// message, as when Atlas cannot set up its side of the connection.
-    pub fn fail_new_endpoints(&self) {
-        lock(&self.state).new_fate = Fate::Failed;
+    /// Atlas rejects the connection of endpoints registered from now on.
+    pub fn reject_new_endpoints(&self) {
+        lock(&self.state).reject_new_endpoints = true;
+    }
+
+    /// Endpoint services made from now on end `FAILED`, with an error message, as when
+    /// Atlas cannot set up its side.
+    pub fn fail_new_services(&self) {
+        lock(&self.state).fail_new_services = true;
+    }
+
+    /// Atlas stops serving `version` (`2024-08-05`) of `operation` (`listClusters`)
+    /// from now on, as on the day after its sunset.
+    pub fn retire(&self, operation: &str, version: &str) {
+        lock(&self.state).retired.insert((
+            operation.to_owned(),
+            format!("application/vnd.atlas.{version}+json"),
+        ));
     }
 
     /// The status each endpoint service reports now, by id.
@@ -253,7 +425,7 @@ impl FakeAtlas {
             .map(|s| {
                 (
                     s.id.clone(),
-                    service_json(s, step)["status"]
+                    service_json(s, step, &state)["status"]
                         .as_str()
                         .unwrap_or_default()
                         .to_owned(),
@@ -265,8 +437,15 @@ impl FakeAtlas {
     /// Answers the next `count` API calls with 429 and `Retry-After: retry_after_secs`.
     pub fn throttle_next(&self, count: usize, retry_after_secs: u64) {
         lock(&self.state)
-            .throttle
-            .extend(std::iter::repeat_n(retry_after_secs, count));
+            .refusals
+            .extend(std::iter::repeat_n((429, retry_after_secs), count));
+    }
+
+    /// Answers the next `count` API calls with 503 and `Retry-After: retry_after_secs`.
+    pub fn unavailable_next(&self, count: usize, retry_after_secs: u64) {
+        lock(&self.state)
+            .refusals
+            .extend(std::iter::repeat_n((503, retry_after_secs), count));
     }
 
     /// Issued tokens expire after this many seconds from now on.
@@ -291,6 +470,11 @@ impl FakeAtlas {
     /// How many access tokens were issued.
     pub fn tokens_issued(&self) -> usize {
         lock(&self.state).tokens.len()
+    }
+
+    /// Answers the fake was about to give with a status its operation does not document.
+    pub fn spec_violations(&self) -> Vec<String> {
+        lock(&self.state).violations.clone()
     }
 
     /// The endpoint services that exist (deleting ones included), as (id, region,
@@ -362,11 +546,23 @@ fn json_response(status: u16, content_type: &str, body: &Value) -> Response {
     )
 }
 
+/// An error answer in the spec's `ApiError` shape, as `application/json`.
 fn api_error(status: u16, code: &str, detail: &str) -> Response {
     json_response(
         status,
-        MEDIA_TYPE,
+        "application/json",
         &json!({"error": status, "errorCode": code, "detail": detail, "reason": wire_reason(status), "parameters": []}),
+    )
+}
+
+/// The spec's example body of a component response (`gone`, `tooManyRequests`…).
+fn spec_error(component: &str, detail: &str) -> Response {
+    let example = &spec().1[component];
+    let status = example["error"].as_u64().expect("an example status") as u16;
+    api_error(
+        status,
+        example["errorCode"].as_str().expect("an example code"),
+        detail,
     )
 }
 
@@ -377,8 +573,11 @@ fn wire_reason(status: u16) -> &'static str {
         404 => "Not Found",
         406 => "Not Acceptable",
         409 => "Conflict",
+        410 => "Gone",
         415 => "Unsupported Media Type",
         429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
         _ => "Error",
     }
 }
@@ -386,20 +585,34 @@ fn wire_reason(status: u16) -> &'static str {
 fn answer(request: &Request, state: &Mutex<State>) -> Response {
     let path = request.path().to_owned();
     let mut state = lock(state);
-    let (response, auth) = if path == "/api/oauth/token" {
-        token(request, &mut state)
-    } else if let Some(rest) = path.strip_prefix(API) {
-        api(request, rest, &mut state)
+    let (response, auth, operation) = if path == "/api/oauth/token" {
+        let (response, auth) = token(request, &mut state);
+        (response, auth, None)
+    } else if path.starts_with(API) {
+        api(request, &path, &mut state)
     } else {
         (
             api_error(404, "RESOURCE_NOT_FOUND", "no such path"),
             Auth::None,
+            None,
         )
     };
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let error_code = (response.status >= 400)
+        .then(|| body["errorCode"].as_str().map(str::to_owned))
+        .flatten();
+    let object_state = body["status"]
+        .as_str()
+        .or(body["connectionStatus"].as_str())
+        .map(str::to_owned);
     state.calls.push(Call {
         method: request.method.clone(),
         path,
+        operation,
+        accept: request.header("accept").map(str::to_owned),
         status: response.status,
+        error_code,
+        state: object_state,
         auth,
         at: Instant::now(),
     });
@@ -436,25 +649,35 @@ fn token(request: &Request, state: &mut State) -> (Response, Auth) {
     (json_response(200, "application/json", &body), Auth::Basic)
 }
 
-/// Checks the `Authorization` header of an API call.
-fn authenticate(request: &Request, state: &State) -> Auth {
+/// Checks the `Authorization` header of an API call; a stale Digest nonce is refused
+/// with `stale` set.
+fn authenticate(request: &Request, state: &mut State) -> (Auth, bool) {
     let Some(header) = request.header("authorization") else {
-        return Auth::None;
+        return (Auth::None, false);
     };
     if let Some(token) = header.strip_prefix("Bearer ") {
         return match state.tokens.get(token) {
-            Some(expiry) if Instant::now() < *expiry => Auth::Bearer,
-            _ => Auth::Refused,
+            Some(expiry) if Instant::now() < *expiry => (Auth::Bearer, false),
+            _ => (Auth::Refused, false),
         };
     }
     if let Some(params) = header.strip_prefix("Digest ") {
-        return if digest_ok(params, &request.method, &request.target, &state.nonces) {
-            Auth::Digest
-        } else {
-            Auth::Refused
+        let p = digest_params(params);
+        let nonce = p.get("nonce").cloned().unwrap_or_default();
+        if !digest_ok(&p, &request.method, &request.target) {
+            return (Auth::Refused, false);
+        }
+        return match state.nonces.get_mut(&nonce) {
+            Some(uses) if *uses < NONCE_USES => {
+                *uses += 1;
+                (Auth::Digest, false)
+            }
+            // A right answer to a nonce too often used: stale, try the new one.
+            Some(_) => (Auth::Refused, true),
+            None => (Auth::Refused, false),
         };
     }
-    Auth::Refused
+    (Auth::Refused, false)
 }
 
 fn digest_params(text: &str) -> HashMap<String, String> {
@@ -485,12 +708,10 @@ fn md5_hex(text: &str) -> String {
     format!("{:x}", Md5::digest(text.as_bytes()))
 }
 
-fn digest_ok(params: &str, method: &str, target: &str, nonces: &[String]) -> bool {
-    let p = digest_params(params);
+fn digest_ok(p: &HashMap<String, String>, method: &str, target: &str) -> bool {
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or_default();
     if get("username") != PUBLIC_KEY
         || get("realm") != REALM
-        || !nonces.iter().any(|n| n == get("nonce"))
         || get("uri") != target
         || get("qop") != "auth"
     {
@@ -507,9 +728,9 @@ fn digest_ok(params: &str, method: &str, target: &str, nonces: &[String]) -> boo
     get("response") == expected
 }
 
-fn unauthorized(state: &mut State) -> Response {
+fn unauthorized(state: &mut State, stale: bool) -> Response {
     let nonce = format!("fake-nonce-{}", state.next_id(16));
-    state.nonces.push(nonce.clone());
+    state.nonces.insert(nonce.clone(), 0);
     let mut response = api_error(
         401,
         "UNAUTHORIZED",
@@ -518,89 +739,241 @@ fn unauthorized(state: &mut State) -> Response {
     response.headers.push((
         "WWW-Authenticate".into(),
         format!(
-            "Digest realm=\"{REALM}\", domain=\"\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\", stale=false"
+            "Digest realm=\"{REALM}\", domain=\"\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\", stale={stale}"
         ),
     ));
     response
 }
 
-fn api(request: &Request, rest: &str, state: &mut State) -> (Response, Auth) {
-    let auth = authenticate(request, state);
+/// Finds the operation of `method` at `path` and its path parameters.
+fn find_operation<'a>(
+    method: &str,
+    path: &str,
+) -> Option<(&'a Operation, HashMap<String, String>)> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    spec().0.iter().find_map(|op| {
+        if op.method != method || op.segments.len() != segments.len() {
+            return None;
+        }
+        let mut params = HashMap::new();
+        for (pattern, actual) in op.segments.iter().zip(&segments) {
+            match pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => {
+                    params.insert(name.to_owned(), (*actual).to_owned());
+                }
+                None if pattern == actual => {}
+                None => return None,
+            }
+        }
+        Some((op, params))
+    })
+}
+
+/// Checks a parameter's value against its schema from the spec.
+fn valid(schema: &Value, value: &str) -> bool {
+    let typed = match schema["type"].as_str() {
+        Some("integer") => match value.parse::<i64>() {
+            Ok(n) => json!(n),
+            Err(_) => return false,
+        },
+        Some("boolean") => match value {
+            "true" => json!(true),
+            "false" => json!(false),
+            _ => return false,
+        },
+        _ => json!(value),
+    };
+    jsonschema::validator_for(schema).is_ok_and(|v| v.is_valid(&typed))
+}
+
+fn query_params(target: &str) -> HashMap<String, String> {
+    target
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+fn api(request: &Request, path: &str, state: &mut State) -> (Response, Auth, Option<String>) {
+    let (auth, stale) = authenticate(request, state);
     if !matches!(auth, Auth::Bearer | Auth::Digest) {
-        return (unauthorized(state), auth);
+        return (unauthorized(state, stale), auth, None);
     }
-    if request.header("accept") != Some(MEDIA_TYPE) {
-        let detail = format!("Accept must be {MEDIA_TYPE}");
-        return (api_error(406, "INVALID_VERSION_HEADER", &detail), auth);
-    }
-    if !request.body.is_empty() && request.header("content-type") != Some(MEDIA_TYPE) {
-        let detail = format!("Content-Type must be {MEDIA_TYPE}");
-        return (api_error(415, "UNSUPPORTED_MEDIA_TYPE", &detail), auth);
-    }
-    if let Some(retry_after) = state.throttle.pop_front() {
-        let mut response = api_error(
-            429,
-            "RATE_LIMITED_TOKEN_BUCKET",
-            "You have exceeded the rate limit.",
+    let Some((op, path_params)) = find_operation(&request.method, path) else {
+        let response = spec_error(
+            "notFound",
+            &format!("No operation {} {path}.", request.method),
         );
+        return (response, auth, None);
+    };
+    let response = checked(request, op, &path_params, state);
+    (response, auth, Some(op.id.clone()))
+}
+
+/// Checks the request against operation `op` of the spec, then answers it.
+fn checked(
+    request: &Request,
+    op: &Operation,
+    path_params: &HashMap<String, String>,
+    state: &mut State,
+) -> Response {
+    // Content negotiation: one of the operation's versions, not past its sunset.
+    let accept = request.header("accept").unwrap_or_default();
+    let Some((media, sunset)) = op.versions.iter().find(|(m, _)| m == accept) else {
+        let offered: Vec<&str> = op.versions.iter().map(|(m, _)| m.as_str()).collect();
+        // The spec documents no 406 body: the code is this fake's own.
+        return api_error(
+            406,
+            "INVALID_ACCEPT_HEADER",
+            &format!("{} answers {}, not {accept:?}", op.id, offered.join(", ")),
+        );
+    };
+    let gone = sunset
+        .as_deref()
+        .and_then(|s| s.parse::<jiff::civil::Date>().ok())
+        .is_some_and(|s| state.today > s)
+        || state.retired.contains(&(op.id.clone(), media.clone()));
+    if gone {
+        return spec_error("gone", &format!("{media} of {} is past its sunset.", op.id));
+    }
+    // The body: one of the request media types, with the fields it requires.
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    if let Some(content) = &op.body {
+        let content_type = request.header("content-type").unwrap_or_default();
+        let Some((_, required)) = content.iter().find(|(m, _)| m == content_type) else {
+            return api_error(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                &format!("{} takes {}", op.id, content[0].0),
+            );
+        };
+        if let Some(missing) = required.iter().find(|f| body.get(f.as_str()).is_none()) {
+            return spec_error("badRequest", &format!("{missing} is required."));
+        }
+    }
+    // Parameters, against their schemas.
+    let query = query_params(&request.target);
+    for (name, location, required, schema) in &op.parameters {
+        let value = match location.as_str() {
+            "path" => path_params.get(name),
+            "query" => query.get(name),
+            _ => continue,
+        };
+        match value {
+            Some(value) if !valid(schema, value) => {
+                return spec_error("badRequest", &format!("Invalid {name}: {value}."));
+            }
+            None if *required => {
+                return spec_error("badRequest", &format!("{name} is required."));
+            }
+            _ => {}
+        }
+    }
+    if let Some((status, retry_after)) = state.refusals.pop_front() {
+        let component = if status == 429 {
+            "tooManyRequests"
+        } else {
+            "serviceUnavailable"
+        };
+        let mut response = spec_error(component, "Try again later.");
         response
             .headers
             .push(("Retry-After".into(), retry_after.to_string()));
-        return (response, auth);
+        return response;
+    }
+    if path_params.get("groupId").map(String::as_str) != Some(PROJECT_ID) {
+        return api_error(
+            404,
+            "GROUP_NOT_FOUND",
+            &format!(
+                "No group with ID {} exists.",
+                path_params.get("groupId").map_or("", String::as_str)
+            ),
+        );
     }
     state.purge();
-    (route(request, rest, state), auth)
+    let mut response = route(op, path_params, &query, &body, state);
+    // What the fake decides answers only statuses the spec documents for the operation.
+    if !op.statuses.contains(&response.status) {
+        state.violations.push(format!(
+            "{} answered {}, which the spec does not list",
+            op.id, response.status
+        ));
+        return spec_error("internalServerError", "the fake answered off the spec");
+    }
+    if response.status < 300 {
+        response.headers = vec![("Content-Type".into(), media.clone())];
+    }
+    response
 }
 
-fn service_json(service: &Service, step: Duration) -> Value {
+fn service_json(service: &Service, step: Duration, state: &State) -> Value {
     let status = if service.deleting_since.is_some() {
         "DELETING"
     } else if service.created.elapsed() < step {
         "INITIATING"
+    } else if service.fails {
+        "FAILED"
     } else if service
         .endpoints
         .iter()
-        .any(|e| endpoint_status(e, step) == "AVAILABLE")
+        .any(|e| endpoint_status(e, step, state) == "AVAILABLE")
     {
         // As Atlas reports a service once an endpoint registered with it is available.
         "AVAILABLE"
     } else {
         "WAITING_FOR_USER"
     };
-    let name = (status != "INITIATING").then(|| service.name.clone());
+    let name = matches!(status, "WAITING_FOR_USER" | "AVAILABLE" | "DELETING")
+        .then(|| service.name.clone());
+    let error = (status == "FAILED").then_some("Atlas could not create the endpoint service.");
     json!({
         "id": service.id,
         "cloudProvider": "AWS",
         "regionName": service.region,
         "status": status,
         "endpointServiceName": name,
-        "errorMessage": null,
+        "errorMessage": error,
         "interfaceEndpoints": service.endpoints.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
     })
 }
 
-fn endpoint_status(endpoint: &Endpoint, step: Duration) -> &'static str {
+fn endpoint_status(endpoint: &Endpoint, step: Duration, state: &State) -> &'static str {
     if endpoint.deleting_since.is_some() {
         return "DELETING";
     }
-    let steps = endpoint.created.elapsed().as_millis() / step.as_millis().max(1);
-    match (steps, endpoint.fate) {
-        (0, _) => "INITIATING",
-        (1, _) => "PENDING_ACCEPTANCE",
-        (_, Fate::Rejected) => "REJECTED",
-        (2, _) => "PENDING",
-        (_, Fate::Failed) => "FAILED",
-        _ => "AVAILABLE",
+    if endpoint.created.elapsed() < step {
+        return "PENDING_ACCEPTANCE";
+    }
+    if endpoint.rejected {
+        return "REJECTED";
+    }
+    // Accepted by Atlas: the connection is what AWS says of its endpoint.
+    match state.aws_state(&endpoint.id).as_deref() {
+        Some("available") => "AVAILABLE",
+        Some("pendingAcceptance" | "pending") => "PENDING",
+        _ => "REJECTED",
     }
 }
 
-fn endpoint_json(endpoint: &Endpoint, step: Duration) -> Value {
-    let status = endpoint_status(endpoint, step);
-    let error = match status {
-        "REJECTED" => Some("The VPC endpoint connection was rejected."),
-        "FAILED" => Some("Atlas could not set up the private endpoint connection."),
-        _ => None,
-    };
+fn endpoint_json(endpoint: &Endpoint, step: Duration, state: &State) -> Value {
+    let status = endpoint_status(endpoint, step, state);
+    let error = (status == "REJECTED").then(|| {
+        if endpoint.rejected {
+            "The VPC endpoint connection was rejected.".to_owned()
+        } else {
+            format!(
+                "Interface endpoint {} is not available in AWS.",
+                endpoint.id
+            )
+        }
+    });
     json!({
         "cloudProvider": "AWS",
         "interfaceEndpointId": endpoint.id,
@@ -610,34 +983,37 @@ fn endpoint_json(endpoint: &Endpoint, step: Duration) -> Value {
     })
 }
 
-fn route(request: &Request, rest: &str, state: &mut State) -> Response {
-    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-    let method = request.method.as_str();
+fn service_not_found(id: &str) -> Response {
+    api_error(
+        404,
+        "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND",
+        &format!("Private endpoint service {id} not found."),
+    )
+}
+
+/// Answers a request the spec allows, by operationId.
+fn route(
+    op: &Operation,
+    params: &HashMap<String, String>,
+    query: &HashMap<String, String>,
+    body: &Value,
+    state: &mut State,
+) -> Response {
     let step = state.step;
-    let new_fate = state.new_fate;
-    if segments.len() < 2 || segments[0] != "groups" {
-        return api_error(404, "RESOURCE_NOT_FOUND", "no such resource");
+    let param = |name: &str| params.get(name).cloned().unwrap_or_default();
+    if params.get("cloudProvider").is_some_and(|p| p != "AWS") {
+        return spec_error("badRequest", "Only AWS is served by this fake.");
     }
-    if segments[1] != PROJECT_ID {
-        return api_error(
-            404,
-            "GROUP_NOT_FOUND",
-            &format!("No group with ID {} exists.", segments[1]),
-        );
-    }
-    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    match (method, &segments[2..]) {
-        ("POST", ["privateEndpoint", "endpointService"]) => {
+    match op.id.as_str() {
+        "createPrivateEndpointService" => {
             if body["providerName"] != "AWS" {
-                return api_error(400, "INVALID_PROVIDER", "providerName must be AWS");
+                return spec_error("badRequest", "providerName must be AWS.");
             }
-            let Some(region) = body["region"].as_str() else {
-                return api_error(400, "INVALID_REGION", "region is required");
-            };
+            let region = body["region"].as_str().unwrap_or_default().to_owned();
             if state.services.iter().any(|s| s.region == region) {
-                return api_error(
-                    409,
-                    "PRIVATE_ENDPOINT_SERVICE_ALREADY_EXISTS_FOR_REGION",
+                // One service per project and region; the spec lists no 409 here.
+                return spec_error(
+                    "badRequest",
                     "A private endpoint service already exists for this region.",
                 );
             }
@@ -649,135 +1025,162 @@ fn route(request: &Request, rest: &str, state: &mut State) -> Response {
             );
             let service = Service {
                 id,
-                region: region.to_owned(),
+                region,
                 created: Instant::now(),
                 name,
+                fails: state.fail_new_services,
                 deleting_since: None,
+                had_endpoints: false,
                 endpoints: Vec::new(),
             };
-            let json = service_json(&service, step);
+            let json = service_json(&service, step, state);
             state.services.push(service);
-            json_response(201, MEDIA_TYPE, &json)
+            json_response(200, "", &json)
         }
-        ("GET", ["privateEndpoint", "AWS", "endpointService"]) => {
+        "listPrivateEndpointService" => {
             let list: Vec<Value> = state
                 .services
                 .iter()
-                .map(|s| service_json(s, step))
+                .map(|s| service_json(s, step, state))
                 .collect();
-            json_response(200, MEDIA_TYPE, &Value::Array(list))
+            json_response(200, "", &Value::Array(list))
         }
-        (
-            _,
-            [
-                "privateEndpoint",
-                "AWS",
-                "endpointService",
-                service_id,
-                more @ ..,
-            ],
-        ) => {
-            let Some(service) = state.services.iter_mut().find(|s| s.id == *service_id) else {
-                return api_error(
-                    404,
-                    "PRIVATE_ENDPOINT_SERVICE_NOT_FOUND",
-                    &format!("No endpoint service with ID {service_id}."),
-                );
-            };
-            match (method, more) {
-                ("GET", []) => json_response(200, MEDIA_TYPE, &service_json(service, step)),
-                ("DELETE", []) => {
-                    if !service.endpoints.is_empty() {
-                        return api_error(
-                            409,
-                            "CANNOT_DELETE_ENDPOINT_SERVICE_WITH_ENDPOINTS",
-                            "Remove the interface endpoints first.",
-                        );
-                    }
-                    service.deleting_since.get_or_insert_with(Instant::now);
-                    json_response(204, MEDIA_TYPE, &Value::Null)
-                }
-                ("POST", ["endpoint"]) => {
-                    if service.created.elapsed() < step || service.deleting_since.is_some() {
-                        return api_error(
-                            400,
-                            "ENDPOINT_SERVICE_NOT_READY",
-                            "The endpoint service is not waiting for an endpoint.",
-                        );
-                    }
-                    let Some(id) = body["id"].as_str().filter(|id| id.starts_with("vpce-")) else {
-                        return api_error(400, "INVALID_ENDPOINT_ID", "id must be a vpce- id");
-                    };
-                    if service.endpoints.iter().any(|e| e.id == id) {
-                        return api_error(
-                            409,
-                            "PRIVATE_ENDPOINT_ALREADY_EXISTS",
-                            "This endpoint is already registered.",
-                        );
-                    }
-                    let endpoint = Endpoint {
-                        id: id.to_owned(),
-                        created: Instant::now(),
-                        fate: new_fate,
-                        deleting_since: None,
-                    };
-                    let json = endpoint_json(&endpoint, step);
-                    service.endpoints.push(endpoint);
-                    json_response(201, MEDIA_TYPE, &json)
-                }
-                (_, ["endpoint", endpoint_id]) => {
-                    let Some(endpoint) =
-                        service.endpoints.iter_mut().find(|e| e.id == *endpoint_id)
-                    else {
-                        return api_error(
-                            404,
-                            "PRIVATE_ENDPOINT_NOT_FOUND",
-                            &format!("No endpoint with ID {endpoint_id}."),
-                        );
-                    };
-                    match method {
-                        "GET" => json_response(200, MEDIA_TYPE, &endpoint_json(endpoint, step)),
-                        "DELETE" => {
-                            endpoint.deleting_since.get_or_insert_with(Instant::now);
-                            json_response(204, MEDIA_TYPE, &Value::Null)
-                        }
-                        _ => api_error(405, "METHOD_NOT_ALLOWED", "not allowed"),
-                    }
-                }
-                _ => api_error(404, "RESOURCE_NOT_FOUND", "no such resource"),
+        "getPrivateEndpointService" => {
+            let id = param("endpointServiceId");
+            match state.services.iter().find(|s| s.id == id) {
+                Some(service) => json_response(200, "", &service_json(service, step, state)),
+                None => service_not_found(&id),
             }
         }
-        ("GET", ["clusters"]) => {
-            let available: Vec<Value> = state
+        "deletePrivateEndpointService" => {
+            let id = param("endpointServiceId");
+            let Some(service) = state.services.iter_mut().find(|s| s.id == id) else {
+                return service_not_found(&id);
+            };
+            if !service.endpoints.is_empty() {
+                return spec_error("badRequest", "Remove the interface endpoints first.");
+            }
+            service.deleting_since.get_or_insert_with(Instant::now);
+            json_response(204, "", &Value::Null)
+        }
+        "createPrivateEndpoint" => {
+            let id = param("endpointServiceId");
+            let reject = state.reject_new_endpoints;
+            let status = state
                 .services
                 .iter()
-                .flat_map(|s| &s.endpoints)
-                .filter(|e| endpoint_status(e, step) == "AVAILABLE")
-                .map(|e| json!({"endpointId": e.id, "providerName": "AWS", "region": "US_WEST_2"}))
-                .collect();
-            let private = if available.is_empty() {
-                json!([])
-            } else {
-                json!([{
-                    "connectionString": "mongodb://pl-0-us-west-2.abcde.mongodb.net:1024/?ssl=true",
-                    "srvConnectionString": "mongodb+srv://bpa-pl-0.abcde.mongodb.net",
-                    "type": "MONGOD",
-                    "endpoints": available,
-                }])
+                .find(|s| s.id == id)
+                .map(|s| service_json(s, step, state)["status"].clone());
+            let Some(status) = status else {
+                return service_not_found(&id);
             };
-            let page = json!({
-                "results": [{
-                    "name": "bpa",
-                    "connectionStrings": {
-                        "standardSrv": "mongodb+srv://bpa.abcde.mongodb.net",
-                        "privateEndpoint": private,
-                    },
-                }],
-                "totalCount": 1,
-                "links": [],
-            });
-            json_response(200, MEDIA_TYPE, &page)
+            if status != "WAITING_FOR_USER" && status != "AVAILABLE" {
+                return spec_error(
+                    "badRequest",
+                    &format!("The endpoint service is {status}, not waiting for an endpoint."),
+                );
+            }
+            let Some(endpoint_id) = body["id"].as_str().filter(|id| id.starts_with("vpce-")) else {
+                return spec_error("badRequest", "id must be a vpce- id.");
+            };
+            let service = state.services.iter_mut().find(|s| s.id == id).unwrap();
+            if service.endpoints.iter().any(|e| e.id == endpoint_id) {
+                return api_error(
+                    409,
+                    "PRIVATE_ENDPOINT_ALREADY_EXISTS",
+                    "This endpoint is already registered.",
+                );
+            }
+            let endpoint = Endpoint {
+                id: endpoint_id.to_owned(),
+                created: Instant::now(),
+                rejected: reject,
+                deleting_since: None,
+            };
+            service.had_endpoints = true;
+            service.endpoints.push(endpoint);
+            let endpoint = state
+                .services
+                .iter()
+                .find(|s| s.id == id)
+                .and_then(|s| s.endpoints.last())
+                .unwrap();
+            json_response(200, "", &endpoint_json(endpoint, step, state))
         }
-        _ => api_error(404, "RESOURCE_NOT_FOUND", "no such resource"),
+        "getPrivateEndpoint" | "deletePrivateEndpoint" => {
+            let (id, endpoint_id) = (param("endpointServiceId"), param("endpointId"));
+            let Some(service) = state.services.iter().position(|s| s.id == id) else {
+                return service_not_found(&id);
+            };
+            let Some(endpoint) = state.services[service]
+                .endpoints
+                .iter()
+                .position(|e| e.id == endpoint_id)
+            else {
+                return api_error(
+                    404,
+                    "PRIVATE_ENDPOINT_NOT_FOUND",
+                    &format!("Private endpoint {endpoint_id} not found."),
+                );
+            };
+            if op.id == "getPrivateEndpoint" {
+                let endpoint = &state.services[service].endpoints[endpoint];
+                return json_response(200, "", &endpoint_json(endpoint, step, state));
+            }
+            state.services[service].endpoints[endpoint]
+                .deleting_since
+                .get_or_insert_with(Instant::now);
+            json_response(204, "", &Value::Null)
+        }
+        "listClusters" => clusters(query, step, state),
+        other => spec_error("notFound", &format!("{other} is not served by this fake.")),
     }
+}
+
+/// One cluster, `bpa`, whose private connection string lists the available endpoints
+/// (ClusterDescription20240805), paged as asked.
+fn clusters(query: &HashMap<String, String>, step: Duration, state: &State) -> Response {
+    let available: Vec<Value> = state
+        .services
+        .iter()
+        .flat_map(|s| &s.endpoints)
+        .filter(|e| endpoint_status(e, step, state) == "AVAILABLE")
+        .map(|e| json!({"endpointId": e.id, "providerName": "AWS", "region": "US_WEST_2"}))
+        .collect();
+    let private = if available.is_empty() {
+        json!([])
+    } else {
+        json!([{
+            "connectionString": "mongodb://pl-0-us-west-2.abcde.mongodb.net:1024/?ssl=true",
+            "srvConnectionString": "mongodb+srv://bpa-pl-0.abcde.mongodb.net",
+            "srvShardOptimizedConnectionString": "mongodb+srv://bpa-pl-0.abcde.mongodb.net",
+            "type": "MONGOD",
+            "endpoints": available,
+        }])
+    };
+    let all = [json!({
+        "name": "bpa",
+        "clusterType": "REPLICASET",
+        "stateName": "IDLE",
+        "connectionStrings": {
+            "standardSrv": "mongodb+srv://bpa.abcde.mongodb.net",
+            "privateEndpoint": private,
+        },
+    })];
+    let per_page: usize = query
+        .get("itemsPerPage")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100);
+    let page: usize = query
+        .get("pageNum")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let results: Vec<Value> = all
+        .iter()
+        .skip(per_page * (page - 1))
+        .take(per_page)
+        .cloned()
+        .collect();
+    let page = json!({"results": results, "totalCount": all.len(), "links": []});
+    json_response(200, "", &page)
 }

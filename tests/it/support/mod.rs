@@ -1,11 +1,9 @@
 //! Helpers shared by the integration tests.
 
 pub mod atlas;
-pub mod eks_stand_in;
 pub mod moto;
 pub mod postgres;
 pub mod proxy;
-pub mod rds_catalogue;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +29,7 @@ pub fn bpa_infra() -> Command {
         "AWS_DEFAULT_REGION",
         "BPA_INFRA_PROFILE",
         "BPA_INFRA_ATLAS_BASE_URL",
+        "MONGODB_ATLAS_BASE_URL",
         "MONGODB_ATLAS_CLIENT_ID",
         "MONGODB_ATLAS_CLIENT_SECRET",
         "MONGODB_ATLAS_PUBLIC_KEY",

@@ -1,20 +1,22 @@
-//! moto's standalone server as a throwaway AWS for one test.
+//! The project's local AWS for one test: `scripts/emulator.py`, moto's standalone server
+//! with the calls moto lacks (EKS addons, access entries, Pod Identity associations, the
+//! cluster security group, the RDS for PostgreSQL catalogue) and every EKS request checked
+//! against botocore's model.
 //!
-//! [`Moto::start`] runs a fresh `moto_server -H 127.0.0.1 -p PORT` on a free loopback port
-//! (with `MOTO_IAM_LOAD_MANAGED_POLICIES=true`, so AWS-managed policy ARNs exist) in its own
-//! temporary directory, waits until it answers, and kills it when dropped. A missing
-//! `moto_server` fails the test with the way to install it; it never skips. Callers reach
-//! moto through an [`RdsCatalogue`] that answers the RDS for PostgreSQL engine-version and
-//! orderable-option reads moto lacks and passes everything else on.
+//! [`Moto::start`] runs a fresh `python3 scripts/emulator.py -H 127.0.0.1 -p PORT` on a free
+//! loopback port (with `MOTO_IAM_LOAD_MANAGED_POLICIES=true`, so AWS-managed policy ARNs
+//! exist) in its own temporary directory, waits until it answers, and kills it when
+//! dropped. A missing moto fails the test with the way to install it; it never skips.
 //!
 //! Besides the environment for the binary ([`Moto::env`], [`Moto::bpa_infra`]), it reads
 //! moto's recorder back as a list of AWS operations ([`Moto::recording`],
-//! [`Moto::mutating_calls`]) and makes resources directly for test setup ([`Moto::create_vpc`],
-//! [`Moto::create_subnet`], [`Moto::create_role`], or any call with [`Moto::ec2`],
-//! [`Moto::iam`], [`Moto::json`], [`Moto::rest_json`]), without the awscli and without the
-//! binary under test. moto does not check signatures: the requests carry a fake SigV4
-//! `Authorization` header whose credential scope names the region and service, which is
-//! how moto's server routes a request to a service.
+//! [`Moto::mutating_calls`]; the emulator's own calls are recorded there too) and makes
+//! resources directly for test setup ([`Moto::create_vpc`], [`Moto::create_subnet`],
+//! [`Moto::create_role`], or any call with [`Moto::ec2`], [`Moto::iam`], [`Moto::json`],
+//! [`Moto::rest_json`]), without the awscli and without the binary under test. moto does
+//! not check signatures: the requests carry a fake SigV4 `Authorization` header whose
+//! credential scope names the region and service, which is how moto's server routes a
+//! request to a service.
 //!
 //! ```ignore
 //! let moto = Moto::start();
@@ -36,7 +38,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::proxy::wire::{self, Request, Response};
-use super::rds_catalogue::RdsCatalogue;
 
 /// The region the binary is pointed at.
 pub const REGION: &str = "us-west-2";
@@ -44,22 +45,22 @@ pub const REGION: &str = "us-west-2";
 pub const ACCOUNT_ID: &str = "123456789012";
 /// The pinned moto version `./scripts/test` installs.
 pub const MOTO_VERSION: &str = "5.2.1";
+/// The launcher: moto's server plus the calls moto lacks.
+const EMULATOR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/emulator.py");
 /// The User-Agent of the support code's own calls, to tell them apart in the recording.
 const HARNESS_USER_AGENT: &str = "bpa-infra-test-support/1";
 
-/// How long moto may take to answer after it was spawned. It imports every service
-/// at start, which takes a few seconds on a 2-core machine busy compiling.
+/// How long the emulator may take to answer after it was spawned. moto imports every
+/// service and the emulator loads botocore's EKS model at start, which takes a few
+/// seconds on a 2-core machine busy compiling.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one direct call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// One moto server, killed on drop.
+/// One emulator (moto's server and its extensions), killed on drop.
 pub struct Moto {
     child: Child,
-    /// moto's own port; callers reach it through `catalogue`.
     port: u16,
-    /// Answers the RDS for PostgreSQL catalogue reads moto lacks, forwards the rest.
-    catalogue: RdsCatalogue,
     log_path: PathBuf,
     // Holds moto's working directory (its recording file and log) until moto is gone.
     _dir: tempfile::TempDir,
@@ -69,6 +70,12 @@ impl Moto {
     /// Starts a fresh server and waits until it answers. Panics, with moto's log,
     /// if it cannot.
     pub fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    /// [`Moto::start`] with these extra environment variables for the emulator (e.g.
+    /// `EMULATOR_TRANSITION_READS`, see scripts/emulator.py).
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
         let dir = tempfile::Builder::new()
             .prefix("bpa-moto-")
             .tempdir()
@@ -80,7 +87,8 @@ impl Moto {
             let port = free_port();
             let log_path = dir.path().join(format!("moto-{port}.log"));
             let log = File::create(&log_path).expect("create moto's log file");
-            let spawned = Command::new("moto_server")
+            let spawned = Command::new("python3")
+                .arg(EMULATOR)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .current_dir(dir.path())
                 .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -88,6 +96,7 @@ impl Moto {
                 // default; keep each server's recording its own.
                 .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
                 .env_remove("MOTO_ENABLE_RECORDING")
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("share moto's log file"))
                 .stderr(log)
@@ -95,12 +104,12 @@ impl Moto {
             let mut child = match spawned {
                 Ok(child) => child,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
-                    "moto_server is not installed (not found on PATH). The AWS integration \
-                     tests need moto's standalone server: run ./scripts/test, which installs \
-                     moto[server]=={MOTO_VERSION} with pip, or install it yourself with \
-                     `python3 -m pip install 'moto[server]=={MOTO_VERSION}'`."
+                    "python3 is not installed (not found on PATH). The AWS integration tests \
+                     run scripts/emulator.py, moto's standalone server with the calls moto \
+                     lacks: install Python 3, then run ./scripts/test, which installs \
+                     moto[server]=={MOTO_VERSION} with pip."
                 ),
-                Err(err) => panic!("could not run moto_server: {err}"),
+                Err(err) => panic!("could not run {EMULATOR}: {err}"),
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             match wait_until_answering(&mut child, addr) {
@@ -108,7 +117,6 @@ impl Moto {
                     let moto = Moto {
                         child,
                         port,
-                        catalogue: RdsCatalogue::in_front_of(addr),
                         log_path,
                         _dir: dir,
                     };
@@ -130,19 +138,19 @@ impl Moto {
             }
         }
         panic!(
-            "moto_server did not start:\n{}\n(is moto[server]=={MOTO_VERSION} installed? \
-             ./scripts/test installs it)",
+            "the emulator (scripts/emulator.py) did not start:\n{}\n(is \
+             moto[server]=={MOTO_VERSION} installed for python3? ./scripts/test installs it)",
             failures.join("\n")
         );
     }
 
-    /// The port callers use: the [`RdsCatalogue`] in front of moto.
+    /// The emulator's port.
     pub fn port(&self) -> u16 {
-        self.catalogue.addr().port()
+        self.port
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.catalogue.addr()
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -150,14 +158,67 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port())
     }
 
-    /// moto's own port, behind the catalogue (for moto's log).
-    pub fn moto_port(&self) -> u16 {
-        self.port
+    /// How many RDS catalogue reads (`DescribeDBEngineVersions`,
+    /// `DescribeOrderableDBInstanceOptions`) were recorded: start recording first.
+    pub fn catalogue_reads(&self) -> usize {
+        self.recording()
+            .iter()
+            .filter(|c| {
+                c.service == "rds"
+                    && matches!(
+                        c.operation.as_str(),
+                        "DescribeDBEngineVersions" | "DescribeOrderableDBInstanceOptions"
+                    )
+            })
+            .count()
     }
 
-    /// How many RDS catalogue reads were answered in front of moto.
-    pub fn catalogue_reads(&self) -> u64 {
-        self.catalogue.answered()
+    // --- EKS state -----------------------------------------------------------------------
+
+    /// Every addon of every cluster, as `cluster/name`.
+    pub fn addons(&self) -> Vec<String> {
+        let clusters = self.rest_json("eks", "GET", "/clusters", None);
+        let mut all = Vec::new();
+        for cluster in clusters["clusters"].as_array().into_iter().flatten() {
+            let cluster = cluster.as_str().unwrap_or_default();
+            let addons = self.rest_json("eks", "GET", &format!("/clusters/{cluster}/addons"), None);
+            for addon in addons["addons"].as_array().into_iter().flatten() {
+                all.push(format!("{cluster}/{}", addon.as_str().unwrap_or_default()));
+            }
+        }
+        all
+    }
+
+    /// The addon `name` of `cluster` as EKS describes it, or `None` when there is none.
+    pub fn addon(&self, cluster: &str, name: &str) -> Option<Value> {
+        let (status, body) =
+            self.eks_call("GET", &format!("/clusters/{cluster}/addons/{name}"), None);
+        match status {
+            200 => Some(body["addon"].clone()),
+            404 => None,
+            other => panic!("DescribeAddon {cluster}/{name} answered {other}: {body}"),
+        }
+    }
+
+    /// The binary's recorded EKS addon calls (`eks:CreateAddon`, `eks:DescribeAddon`, ...).
+    pub fn addon_calls(&self) -> Vec<String> {
+        self.recording()
+            .iter()
+            .filter(|c| !c.by_harness && c.service == "eks" && c.operation.contains("Addon"))
+            .map(RecordedCall::name)
+            .collect()
+    }
+
+    /// An EKS call that may fail: the HTTP status and the JSON body (`Null` when empty),
+    /// with the error code of a failure in the body's `code` (from `x-amzn-ErrorType`).
+    pub fn eks_call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let request = rest_json_request(&self.endpoint_url(), "eks", method, path, body);
+        let response = self.send(&request);
+        let mut json = parse_json(&response);
+        if let (Some(code), Value::Object(map)) = (response.header("x-amzn-errortype"), &mut json) {
+            map.insert("code".to_owned(), Value::String(code.to_owned()));
+        }
+        (response.status, json)
     }
 
     /// The environment that points the binary at this server.
@@ -166,7 +227,7 @@ impl Moto {
     }
 
     /// The environment that points the binary at `endpoint_url` (a [`FaultProxy`] in
-    /// front of moto, say) with moto's fake credentials.
+    /// front of the emulator, say) with moto's fake credentials.
     ///
     /// [`FaultProxy`]: super::proxy::FaultProxy
     pub fn env_for(endpoint_url: &str) -> Vec<(&'static str, String)> {
@@ -442,7 +503,7 @@ fn wait_until_answering(child: &mut Child, addr: SocketAddr) -> Result<(), Strin
     );
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("moto_server exited ({status}) before answering"));
+            return Err(format!("the emulator exited ({status}) before answering"));
         }
         if let Ok(response) = wire::send(addr, &probe, Duration::from_secs(5)) {
             if response.status == 200 {
@@ -451,7 +512,7 @@ fn wait_until_answering(child: &mut Child, addr: SocketAddr) -> Result<(), Strin
         }
         if started.elapsed() > START_TIMEOUT {
             return Err(format!(
-                "moto_server did not answer on {addr} within {}s",
+                "the emulator did not answer on {addr} within {}s",
                 START_TIMEOUT.as_secs()
             ));
         }
