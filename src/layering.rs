@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     // The only code that talks to a cloud.
     &["provider"],
     // What is computed from desired and live state: plans, outputs, rendered files;
-    // and `aws`, the SDK configuration and the live reads `render` and `db init` use.
+    // and `aws`, the SDK configuration and the master secret `db init` reads.
     &["plan", "outputs", "render", "kubeconfig", "aws"],
     // Applying a plan.
     &["engine"],

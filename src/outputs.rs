@@ -2,12 +2,85 @@
 //! the live resources the providers read (their `outputs`), so that nothing here talks
 //! to a cloud.
 //!
-//! Every component's entries are here, so the names stay consistent across them.
+//! Every component's entries are here, so the names stay consistent across them. So is
+//! the one rule of whose values they are ([`is_ours`]), which `render` and `db init`
+//! enforce with [`refuse_look_alikes`].
 
 use std::collections::BTreeMap;
 
 use crate::provider::{Live, ObservedOwnership};
-use crate::stack::{Component, Value};
+use crate::stack::{Component, PROFILE_TAG, ResourceKind, Value};
+
+/// Tells whether a live resource's values are the profile's: it owns the resource or
+/// adopted it. Anything else found by the profile's names (another profile's, untagged,
+/// another region's stack's, a pre-0.2 one nothing of the stack uses) is a look-alike.
+pub fn is_ours(ownership: &ObservedOwnership) -> bool {
+    matches!(
+        ownership,
+        ObservedOwnership::Owned | ObservedOwnership::Adopted
+    )
+}
+
+/// A resource found by the profile's deterministic name that is not the profile's
+/// (docs/architecture.md, "State"): its endpoint must not be rendered, nor its master
+/// secret read, as if it were.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the {what} `{name}` exists but is not profile `{profile}`'s ({whose}), so its values \
+     are not used: {rename}, or see `bpa-infra plan` for the conflict"
+)]
+pub struct LookAlike {
+    /// What it is, for people: `DB cluster`.
+    pub what: String,
+    /// Its name or id in the cloud.
+    pub name: String,
+    pub profile: String,
+    /// Whose it is instead, from its ownership tags.
+    pub whose: String,
+    /// How the profile can name another.
+    pub rename: &'static str,
+}
+
+/// Refuses the first of `lives` that is not `profile`'s (see [`is_ours`]): a command
+/// that is about to use their values calls it with the resources it reads.
+pub fn refuse_look_alikes(lives: &[Live], profile: &str) -> Result<(), LookAlike> {
+    let Some(live) = lives.iter().find(|l| !is_ours(&l.ownership)) else {
+        return Ok(());
+    };
+    let (what, rename) = match live.kind {
+        ResourceKind::EksCluster => (
+            "EKS cluster",
+            "give the profile another `name` (the cluster is named after it)",
+        ),
+        ResourceKind::DbCluster => ("DB cluster", "set another `rds.identifier`"),
+        ResourceKind::DbInstance => ("DB instance", "set another `rds.identifier`"),
+        ResourceKind::EcrRepository => ("ECR repository", "name others in `ecr.repositories`"),
+        ResourceKind::Subnet => ("subnet", "remove it or give the profile other subnet CIDRs"),
+        ResourceKind::VpcEndpoint => ("VPC endpoint", "remove it or pick another profile name"),
+        other => (other.as_str(), "remove it or pick another profile name"),
+    };
+    let whose = match &live.ownership {
+        ObservedOwnership::OtherProfile { profile } => {
+            format!("its {PROFILE_TAG} tag is `{profile}`")
+        }
+        ObservedOwnership::OtherStack { profile, region } => {
+            format!("it belongs to the stack of profile `{profile}` in {region}")
+        }
+        ObservedOwnership::Legacy => format!(
+            "it was made before 0.2 for profile `{profile}` and nothing of this stack is seen to use it"
+        ),
+        ObservedOwnership::Unowned | ObservedOwnership::Owned | ObservedOwnership::Adopted => {
+            format!("it has no {PROFILE_TAG} tag")
+        }
+    };
+    Err(LookAlike {
+        what: what.to_owned(),
+        name: live.id.clone(),
+        profile: profile.to_owned(),
+        whose,
+        rename,
+    })
+}
 
 /// Returns the named outputs of `lives` (what a `read` of the stack returned): scalar
 /// values, and maps keyed by availability zone or node group for the sets.
@@ -15,12 +88,7 @@ pub fn collect(lives: &[Live]) -> BTreeMap<String, Value> {
     let mut outputs = BTreeMap::new();
     let mut keyed: BTreeMap<&'static str, BTreeMap<String, Value>> = BTreeMap::new();
     // Only what this profile owns or adopted: a look-alike's values are not the profile's.
-    let ours = lives.iter().filter(|l| {
-        matches!(
-            l.ownership,
-            ObservedOwnership::Owned | ObservedOwnership::Adopted
-        )
-    });
+    let ours = lives.iter().filter(|l| is_ours(&l.ownership));
     for live in ours {
         let address = &live.address;
         let output = |name: &str| live.outputs.get(name).cloned();
@@ -304,5 +372,66 @@ mod tests {
                 "vpc_id": "vpc-1"
             })
         );
+    }
+
+    #[test]
+    fn a_look_alike_is_refused_with_its_owner_and_how_to_rename() {
+        let ours = live("rds.cluster", ResourceKind::DbCluster, &[]);
+        assert_eq!(refuse_look_alikes(&[ours.clone()], "example"), Ok(()));
+        let adopted = Live {
+            ownership: ObservedOwnership::Adopted,
+            ..live("network.subnet[pod/us-west-2a]", ResourceKind::Subnet, &[])
+        };
+        assert_eq!(refuse_look_alikes(&[adopted], "example"), Ok(()));
+
+        let theirs = Live {
+            id: "bpa/ui".into(),
+            ownership: ObservedOwnership::OtherProfile {
+                profile: "staging".into(),
+            },
+            ..live("ecr.repository[bpa/ui]", ResourceKind::EcrRepository, &[])
+        };
+        let err = refuse_look_alikes(&[ours.clone(), theirs], "example").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the ECR repository `bpa/ui` exists but is not profile `example`'s (its \
+             bpa-infra:profile tag is `staging`), so its values are not used: name others in \
+             `ecr.repositories`, or see `bpa-infra plan` for the conflict"
+        );
+
+        let untagged = Live {
+            id: "example".into(),
+            ownership: ObservedOwnership::Unowned,
+            ..live("eks.cluster", ResourceKind::EksCluster, &[])
+        };
+        let text = refuse_look_alikes(&[untagged], "example")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("EKS cluster `example`")
+                && text.contains("it has no bpa-infra:profile tag")
+                && text.contains("give the profile another `name`"),
+            "{text}"
+        );
+        // What `collect` leaves out is what is refused: one rule.
+        for ownership in [
+            ObservedOwnership::Legacy,
+            ObservedOwnership::OtherStack {
+                profile: "example".into(),
+                region: "us-east-1".into(),
+            },
+        ] {
+            assert!(!is_ours(&ownership));
+            let other = Live {
+                ownership,
+                ..live(
+                    "rds.cluster",
+                    ResourceKind::DbCluster,
+                    &[("endpoint", "db")],
+                )
+            };
+            assert!(refuse_look_alikes(std::slice::from_ref(&other), "example").is_err());
+            assert!(collect(&[other]).is_empty());
+        }
     }
 }

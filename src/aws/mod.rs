@@ -1,7 +1,7 @@
-//! AWS access for `render` and `db init`: one SDK configuration, and a few reads that
-//! return plain data (no SDK type leaves this module).
+//! AWS access for the commands: one SDK configuration, and the one read outside the
+//! providers, `db init`'s of the managed master secret, as plain data (no SDK type
+//! leaves this module). Live state is read through the providers only.
 
-pub mod outputs;
 pub mod secrets;
 
 use std::time::Duration;

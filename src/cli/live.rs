@@ -1,9 +1,7 @@
-//! Reads live outputs from AWS for the commands that render or connect (`render`,
-//! `db init`).
+//! The connection to AWS the commands share: the async runtime and the SDK options.
 
-use bpa_infra::aws::{self, Aws, AwsOptions};
+use bpa_infra::aws::{Aws, AwsOptions};
 use bpa_infra::profile::Profile;
-use bpa_infra::render::LiveOutputs;
 
 use super::{CliError, GlobalArgs};
 
@@ -24,20 +22,6 @@ pub fn aws_options(global: &GlobalArgs, profile: &Profile) -> AwsOptions {
         profile: global.aws_profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
     }
-}
-
-/// What `render` can do instead of reading AWS.
-const RENDER_HINT: &str =
-    "or run `bpa-infra render --offline` for placeholders instead of live values";
-
-/// Reads every output of the profile's stack that exists so far.
-pub fn outputs(global: &GlobalArgs, profile: &Profile) -> Result<LiveOutputs, CliError> {
-    runtime()?.block_on(async {
-        let aws = connect(global, profile, RENDER_HINT).await?;
-        aws::outputs::read(&aws, profile)
-            .await
-            .map_err(|err| CliError::from_aws(err, RENDER_HINT))
-    })
 }
 
 /// Connects to AWS with the global flags; `alternative` ends the hint when there are no

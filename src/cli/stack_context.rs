@@ -7,8 +7,8 @@ use bpa_infra::aws::Aws;
 use bpa_infra::plan::{self, LiveState, Plan};
 use bpa_infra::profile::Profile;
 use bpa_infra::provider::aws::ProviderOptions;
-use bpa_infra::provider::{Providers, RetryPolicy, Severity};
-use bpa_infra::stack::{self, Component, Stack};
+use bpa_infra::provider::{Live, Providers, RetryPolicy, Severity};
+use bpa_infra::stack::{self, Component, Resource, Stack};
 use clap::builder::TypedValueParser;
 
 use super::{CliError, GlobalArgs, live};
@@ -109,6 +109,28 @@ impl StackContext {
         providers: &Providers,
     ) -> Result<LiveState, CliError> {
         Ok(plan::observe(stack, providers, &RetryPolicy::default()).await?)
+    }
+
+    /// Reads the resources of the profile's stack that `keep` selects (and nothing they
+    /// depend on), the way `plan` reads them, and returns those that exist. One found by
+    /// the profile's name that is not the profile's is refused rather than returned: the
+    /// caller (`render`, `db init`) is about to use its values
+    /// ([`bpa_infra::outputs::refuse_look_alikes`]).
+    pub async fn read_ours(
+        &self,
+        providers: &Providers,
+        keep: impl Fn(&Resource) -> bool,
+    ) -> Result<Vec<Live>, CliError> {
+        let stack = self.full.only(keep);
+        let state = self.observe(&stack, providers).await?;
+        let lives: Vec<Live> = stack
+            .resources()
+            .iter()
+            .filter_map(|r| state.get(&r.address).cloned())
+            .collect();
+        bpa_infra::outputs::refuse_look_alikes(&lives, &self.profile.name)
+            .map_err(CliError::cloud)?;
+        Ok(lives)
     }
 
     /// Plans `up` of the scoped stack against `live`.

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::stack::Value;
+
 /// Identifiers and endpoints read from the deployed stack; every one is optional.
 ///
 /// `render --offline` uses [`LiveOutputs::default`]: every value missing, so every file
@@ -33,6 +35,50 @@ pub struct LiveOutputs {
     /// connection string Atlas gives for the profile's endpoint (see
     /// [`connection_string_host`]). Only the Atlas Admin API knows it.
     pub atlas_host: Option<String>,
+}
+
+/// The states of a VPC endpoint whose DNS name leads nowhere useful: the file shows a
+/// placeholder rather than the name of an endpoint that is going or was refused.
+const DEAD_ENDPOINT_STATES: [&str; 3] = ["deleting", "failed", "rejected"];
+
+impl LiveOutputs {
+    /// Picks what the rendered files use out of the stack's named outputs (what
+    /// [`crate::outputs::collect`] makes of the live state the providers read): the same
+    /// values `bpa-infra outputs` shows.
+    pub fn from_outputs(outputs: &BTreeMap<String, Value>) -> Self {
+        let text = |name: &str| outputs.get(name).and_then(Value::as_str).map(str::to_owned);
+        let map = |name: &str| -> BTreeMap<String, String> {
+            outputs
+                .get(name)
+                .and_then(Value::as_map)
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let endpoint_alive = text("atlas_vpc_endpoint_state")
+            .is_none_or(|state| !DEAD_ENDPOINT_STATES.contains(&state.as_str()));
+        Self {
+            cluster_endpoint: text("cluster_endpoint"),
+            db_writer_endpoint: text("db_writer_endpoint"),
+            db_reader_endpoint: text("db_reader_endpoint"),
+            db_port: outputs
+                .get("db_port")
+                .and_then(Value::as_int)
+                .and_then(|p| u16::try_from(p).ok()),
+            master_secret_arn: text("db_master_secret_arn"),
+            repository_uris: map("repository_uris"),
+            pod_subnet_ids: map("pod_subnet_ids"),
+            pod_security_group_id: text("cluster_security_group_id"),
+            atlas_endpoint_dns: text("atlas_vpc_endpoint_dns_name").filter(|_| endpoint_alive),
+            atlas_host: text("atlas_private_connection_string")
+                .as_deref()
+                .and_then(connection_string_host),
+        }
+    }
 }
 
 /// Returns the host of a MongoDB connection string: the SRV host of

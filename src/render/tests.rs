@@ -440,3 +440,67 @@ fn without_an_ingress_host_the_kie_location_placeholder_asks_for_it() {
         "https://bpa.example.com/kie-server/services/rest/server"
     );
 }
+
+#[test]
+fn live_outputs_are_picked_from_the_named_outputs() {
+    use crate::stack::Value;
+    let map = |entries: &[(&str, &str)]| {
+        Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+                .collect(),
+        )
+    };
+    let mut outputs: BTreeMap<String, Value> = [
+        ("cluster_endpoint", "https://x.eks.amazonaws.com"),
+        ("cluster_security_group_id", "sg-1"),
+        ("db_writer_endpoint", "w.rds"),
+        ("db_reader_endpoint", "r.rds"),
+        (
+            "db_master_secret_arn",
+            "arn:aws:secretsmanager:us-west-2:1:secret:rds",
+        ),
+        ("atlas_vpc_endpoint_state", "available"),
+        (
+            "atlas_vpc_endpoint_dns_name",
+            "vpce-1.vpce-svc-1.us-west-2.vpce.amazonaws.com",
+        ),
+        (
+            "atlas_private_connection_string",
+            "mongodb+srv://bpa-pl-0.abcde.mongodb.net",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Value::from(v)))
+    .collect();
+    outputs.insert("db_port".into(), Value::from(5433_i64));
+    outputs.insert(
+        "repository_uris".into(),
+        map(&[("bpa/ui", "1.dkr.ecr/bpa/ui")]),
+    );
+    outputs.insert("pod_subnet_ids".into(), map(&[("us-west-2a", "subnet-p")]));
+    let live = LiveOutputs::from_outputs(&outputs);
+    assert_eq!(
+        live,
+        LiveOutputs {
+            cluster_endpoint: Some("https://x.eks.amazonaws.com".into()),
+            db_writer_endpoint: Some("w.rds".into()),
+            db_reader_endpoint: Some("r.rds".into()),
+            db_port: Some(5433),
+            master_secret_arn: Some("arn:aws:secretsmanager:us-west-2:1:secret:rds".into()),
+            repository_uris: BTreeMap::from([("bpa/ui".into(), "1.dkr.ecr/bpa/ui".into())]),
+            pod_subnet_ids: BTreeMap::from([("us-west-2a".into(), "subnet-p".into())]),
+            pod_security_group_id: Some("sg-1".into()),
+            atlas_endpoint_dns: Some("vpce-1.vpce-svc-1.us-west-2.vpce.amazonaws.com".into()),
+            atlas_host: Some("bpa-pl-0.abcde.mongodb.net".into()),
+        }
+    );
+    // An endpoint that is going or was refused gives no DNS name to render.
+    outputs.insert("atlas_vpc_endpoint_state".into(), Value::from("rejected"));
+    assert_eq!(LiveOutputs::from_outputs(&outputs).atlas_endpoint_dns, None);
+    assert_eq!(
+        LiveOutputs::from_outputs(&BTreeMap::new()),
+        LiveOutputs::default()
+    );
+}

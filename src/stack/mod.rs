@@ -557,6 +557,16 @@ impl Stack {
         self.subset(&keep, scope)
     }
 
+    /// Returns the sub-stack of the resources `keep` selects, without what they depend
+    /// on, to be read only (`render`, `db init`): what they refer to is not there to be
+    /// resolved, and nothing is in its scope, so it has no leftovers.
+    pub fn only(&self, keep: impl Fn(&Resource) -> bool) -> Stack {
+        let keep = (0..self.len())
+            .filter(|&i| keep(&self.resources[i]))
+            .collect();
+        self.subset(&keep, BTreeSet::new())
+    }
+
     fn positions_in<'a>(&'a self, components: &'a [Component]) -> impl Iterator<Item = usize> + 'a {
         (0..self.len())
             .filter(move |&i| components.contains(&self.resources[i].address.component()))
@@ -772,6 +782,25 @@ mod tests {
             vec![addr("network.vpc")]
         );
     }
+    #[test]
+    fn a_read_only_sub_stack_has_what_it_selects_and_nothing_else() {
+        let stack = small();
+        let read = stack.only(|r| matches!(r.kind, ResourceKind::DbCluster | ResourceKind::Vpc));
+        let names: Vec<String> = read
+            .resources()
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        assert_eq!(names, ["network.vpc", "rds.cluster"]);
+        // Only the edges inside it stay, and nothing is a leftover of it.
+        assert_eq!(
+            read.get(&addr("rds.cluster")).unwrap().depends_on,
+            vec![addr("network.vpc")]
+        );
+        assert!(!read.is_leftover(&addr("network.subnet[node/x]")));
+        assert!(!read.is_leftover(&addr("rds.instance")));
+    }
+
     fn teardown_of(components: &[Component]) -> Result<Teardown, Vec<TeardownRefusal>> {
         let profile = testing::profile("example");
         let full = build(&profile).unwrap();

@@ -6,9 +6,13 @@ use std::time::Duration;
 use bpa_infra::aws;
 use bpa_infra::dbinit::{self, DatabaseSpec, DbInitError, Password, Report, SslMode, Target};
 use bpa_infra::profile::{MasterPassword, Profile};
+use bpa_infra::provider::aws::ProviderOptions;
+use bpa_infra::render::LiveOutputs;
+use bpa_infra::stack::{Resource, ResourceKind};
 use clap::{Args, Subcommand, ValueEnum};
 use tokio_postgres::error::SqlState;
 
+use crate::cli::stack_context::StackContext;
 use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live};
 
 /// Why `db init` needs AWS, for the hint when there are no credentials.
@@ -60,11 +64,21 @@ pub fn exec(global: &GlobalArgs, command: &DbCommand) -> Result<ExitStatus, CliE
     }
 }
 
+/// Tells whether `db init` uses the outputs of `resource`: the DB cluster or instance,
+/// for its writer endpoint, port and master secret.
+fn database(resource: &Resource) -> bool {
+    matches!(
+        resource.kind,
+        ResourceKind::DbCluster | ResourceKind::DbInstance
+    )
+}
+
 fn init(global: &GlobalArgs, args: &DbInitArgs) -> Result<ExitStatus, CliError> {
-    let (_, profile) = global.load_profile()?;
+    let context = StackContext::load(global, &[])?;
+    let profile = &context.profile;
     let ssl_mode = ssl_mode(args)?;
     // Every password the run needs is checked before anything is contacted.
-    let databases = database_specs(&profile, |name| std::env::var(name).ok())?;
+    let databases = database_specs(profile, |name| std::env::var(name).ok())?;
     let master_from_env = match &profile.rds.master_password {
         MasterPassword::FromEnv(var) => Some((
             profile.rds.master_username.clone(),
@@ -78,14 +92,17 @@ fn init(global: &GlobalArgs, args: &DbInitArgs) -> Result<ExitStatus, CliError> 
         let (outputs, (user, password)) = match (master_from_env, &args.host) {
             (Some(master), Some(_)) => (None, master),
             (master, _) => {
-                let aws = live::connect(global, &profile, AWS_HINT).await?;
-                let outputs = aws::outputs::read_database(&aws, &profile)
-                    .await
-                    .map_err(|err| CliError::from_aws(err, AWS_HINT))?;
+                // Read as `plan` reads it, and never another's: a look-alike stops here,
+                // before its secret is read or its endpoint connected to.
+                let (aws, providers) = context
+                    .connect(global, AWS_HINT, &ProviderOptions::default())
+                    .await?;
+                let lives = context.read_ours(&providers, database).await?;
+                let outputs = LiveOutputs::from_outputs(&bpa_infra::outputs::collect(&lives));
                 let master = match master {
                     Some(master) => master,
                     None => {
-                        managed_master(&aws, &profile, outputs.master_secret_arn.as_deref()).await?
+                        managed_master(&aws, profile, outputs.master_secret_arn.as_deref()).await?
                     }
                 };
                 (Some(outputs), master)

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use bpa_infra::profile::{AtlasTarget, Profile};
 use bpa_infra::render::{self, FileKind, LiveOutputs, RenderedFile, Templates};
-use bpa_infra::stack::Component;
+use bpa_infra::stack::{Resource, ResourceKind};
 use clap::Args;
 
 use crate::cli::stack_context::StackContext;
@@ -24,19 +24,27 @@ pub struct RenderArgs {
     pub offline: bool,
 }
 
+/// What `render` can do instead of reading AWS.
+const RENDER_HINT: &str =
+    "or run `bpa-infra render --offline` for placeholders instead of live values";
+
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn exec(global: &GlobalArgs, args: &RenderArgs) -> Result<ExitStatus, CliError> {
-    let (_, profile) = global.load_profile()?;
+    // Offline, only the profile is needed; live, its stack says what to read.
+    let (context, profile) = if args.offline {
+        (None, global.load_profile()?.1)
+    } else {
+        let context = StackContext::load(global, &[])?;
+        let profile = context.profile.clone();
+        (Some(context), profile)
+    };
     let templates = match &args.templates {
         Some(dir) => Templates::with_overrides(dir)?,
         None => Templates::embedded(),
     };
-    let outputs = if args.offline {
-        LiveOutputs::default()
-    } else {
-        let mut outputs = live::outputs(global, &profile)?;
-        outputs.atlas_host = atlas_host(global, &profile);
-        outputs
+    let outputs = match &context {
+        None => LiveOutputs::default(),
+        Some(context) => live_outputs(global, context)?,
     };
     let files = render::render_all(&profile, &outputs, &templates)?;
 
@@ -60,41 +68,59 @@ pub fn exec(global: &GlobalArgs, args: &RenderArgs) -> Result<ExitStatus, CliErr
     Ok(ExitStatus::Success)
 }
 
-/// The Atlas cluster's private-endpoint host, when the profile drives the Atlas Admin
-/// API (`atlas.project_id`): the host of the private connection string Atlas gives for
-/// the profile's endpoint, read through the providers as `outputs` does. Atlas gives it
-/// only once a cluster uses the endpoint; without it (or when Atlas cannot be read, e.g.
-/// no credentials: logged) the file shows a placeholder saying how to get it.
-fn atlas_host(global: &GlobalArgs, profile: &Profile) -> Option<String> {
-    let uses_api = profile
+/// Tells whether the rendered files use the outputs of `resource`: the EKS cluster, the
+/// database, the repositories, the pod subnets and the VPC endpoint to Atlas.
+fn rendered_from(resource: &Resource) -> bool {
+    match resource.kind {
+        ResourceKind::EksCluster
+        | ResourceKind::DbCluster
+        | ResourceKind::DbInstance
+        | ResourceKind::EcrRepository
+        | ResourceKind::VpcEndpoint => true,
+        ResourceKind::Subnet => resource
+            .address
+            .key()
+            .is_some_and(|key| key.starts_with("pod/")),
+        _ => false,
+    }
+}
+
+/// Reads what the files use from the profile's stack, as `plan` and `outputs` read it.
+/// A resource that does not exist yet leaves its values unset (the file shows a
+/// placeholder); one of the profile's names that is not the profile's stops the command.
+///
+/// The Atlas cluster's private-endpoint host is read too when the profile drives the
+/// Atlas Admin API (`atlas.project_id`): the host of the private connection string
+/// Atlas gives for the profile's endpoint, once a cluster uses it. When Atlas cannot be
+/// read (e.g. no credentials) that is logged and the file shows a placeholder saying how
+/// to get it.
+fn live_outputs(global: &GlobalArgs, context: &StackContext) -> Result<LiveOutputs, CliError> {
+    let uses_api = context
+        .profile
         .atlas
         .as_ref()
         .is_some_and(|a| matches!(a.target, AtlasTarget::Project { .. }));
-    if !uses_api {
-        return None;
-    }
-    let read = || -> Result<Option<String>, CliError> {
-        let context = StackContext::load(global, &[Component::Atlas])?;
-        let lives = live::runtime()?.block_on(async {
-            let providers = context.providers(global, "render").await?;
-            let live = context.observe(&context.scoped, &providers).await?;
-            Ok::<_, CliError>(live.iter().cloned().collect::<Vec<_>>())
-        })?;
-        for warning in bpa_infra::provider::atlas::read_warnings(&lives) {
-            tracing::warn!("{warning}");
+    live::runtime()?.block_on(async {
+        let providers = context.providers(global, RENDER_HINT).await?;
+        let mut lives = context.read_ours(&providers, rendered_from).await?;
+        if uses_api {
+            let endpoint = |r: &Resource| r.kind == ResourceKind::AtlasEndpoint;
+            match context.read_ours(&providers, endpoint).await {
+                Ok(found) => {
+                    for warning in bpa_infra::provider::atlas::read_warnings(&found) {
+                        tracing::warn!("{warning}");
+                    }
+                    lives.extend(found)
+                }
+                Err(err) => {
+                    tracing::warn!("the Atlas private-endpoint host could not be read: {err}")
+                }
+            }
         }
-        Ok(bpa_infra::outputs::collect(&lives)
-            .get("atlas_private_connection_string")
-            .and_then(|v| v.as_str())
-            .and_then(render::connection_string_host))
-    };
-    match read() {
-        Ok(host) => host,
-        Err(err) => {
-            tracing::warn!("the Atlas private-endpoint host could not be read: {err}");
-            None
-        }
-    }
+        Ok(LiveOutputs::from_outputs(&bpa_infra::outputs::collect(
+            &lives,
+        )))
+    })
 }
 
 fn write_files(out_dir: &Path, files: &[RenderedFile]) -> Result<Vec<PathBuf>, CliError> {

@@ -163,7 +163,7 @@ impl Owner<'_> {
     }
 }
 
-/// An RDS tag list as a map (also used by the live outputs, `crate::aws::outputs`).
+/// An RDS tag list as a map.
 pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|t| {
