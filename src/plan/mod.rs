@@ -21,7 +21,7 @@ use crate::provider::{
 use crate::stack::{Address, Ownership, Resource, ResourceKind, Stack, Teardown, Value};
 
 pub use observe::{LiveState, ObserveError, observe};
-pub use render::{TextOptions, render_json, render_text};
+pub use render::{TextOptions, json_document, render_json, render_text};
 pub use saved::{Moved, PlanFileError};
 
 /// The version of the plan's JSON form (`--output json`, saved plans).
