@@ -37,16 +37,23 @@ pub enum ExitStatus {
     Interrupted,
 }
 
+impl ExitStatus {
+    /// Returns the process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::Failure => 1,
+            Self::Changes => 2,
+            Self::Usage => 64,
+            Self::InvalidProfile => 65,
+            Self::Interrupted => 130,
+        }
+    }
+}
+
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {
-        ExitCode::from(match status {
-            ExitStatus::Success => 0,
-            ExitStatus::Failure => 1,
-            ExitStatus::Changes => 2,
-            ExitStatus::Usage => 64,
-            ExitStatus::InvalidProfile => 65,
-            ExitStatus::Interrupted => 130,
-        })
+        ExitCode::from(status.code())
     }
 }
 
@@ -411,10 +418,7 @@ mod tests {
     #[test]
     fn kinds_map_to_the_documented_exit_codes() {
         assert_eq!(CliError::usage("u").status(), ExitStatus::Usage);
-        assert_eq!(
-            ExitCode::from(CliError::interrupted("^C").status()),
-            ExitCode::from(130)
-        );
+        assert_eq!(CliError::interrupted("^C").status().code(), 130);
         assert_eq!(
             CliError::invalid_profile("p").status(),
             ExitStatus::InvalidProfile

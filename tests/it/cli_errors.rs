@@ -77,7 +77,8 @@ fn an_unknown_aws_profile_is_named_as_the_aws_cli_names_it() {
     assert!(!stderr.to_lowercase().contains("imds"), "{stderr}");
     assert!(!stderr.contains("metadata"), "{stderr}");
     let dir_text = dir.path().display().to_string();
-    insta::with_settings!({filters => vec![(regex_escape(&dir_text), "[DIR]".to_owned())]}, {
+    let dir_pattern = regex_escape(&dir_text);
+    insta::with_settings!({filters => vec![(dir_pattern.as_str(), "[DIR]")]}, {
         insta::assert_snapshot!(stderr);
     });
 
