@@ -68,7 +68,19 @@ impl Aws {
         provider
             .provide_credentials()
             .await
-            .map_err(|err| AwsError::no_credentials(chain(&err)))?;
+            .map_err(|err| {
+                // The chain's answer lists every provider it tried, one line each: what
+                // a debug log is for. People get the one fact.
+                tracing::debug!("credential chain: {}", chain(&err));
+                match err {
+                    aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_) => {
+                        AwsError::no_credentials(
+                            "no AWS credentials found (not in the environment, the shared config and credentials files, web identity, ECS or instance metadata)",
+                        )
+                    }
+                    err => AwsError::no_credentials(chain(&err)),
+                }
+            })?;
         // The account is part of a stack's identity (plans name it, a saved plan is
         // refused in another); asking for it also proves the credentials work.
         let identity = aws_sdk_sts::Client::new(&config)

@@ -35,7 +35,11 @@ fn plan_against_an_unreachable_endpoint_fails_fast_with_one_message() {
     let took = started.elapsed();
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(took < Duration::from_secs(20), "took {took:?}");
-    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{stderr}"
+    );
     assert!(!stderr.contains("DispatchFailure"), "{stderr}");
     insta::with_settings!({filters => vec![
         (r"(cannot reach AWS at http://127\.0\.0\.1:9): .*", "$1: [cause]"),
@@ -56,12 +60,12 @@ fn plan_without_credentials_says_so_once_and_offers_offline() {
     assert!(!stderr.contains("FailedToLoadToken"), "{stderr}");
     assert!(!stderr.contains(", plan\n"), "{stderr}");
     assert!(stderr.contains("plan --offline"), "{stderr}");
-    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
-    insta::with_settings!({filters => vec![
-        (r"(load AWS credentials): .*", "$1: [cause]"),
-    ]}, {
-        insta::assert_snapshot!(stderr);
-    });
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{stderr}"
+    );
+    insta::assert_snapshot!(stderr);
 }
 
 #[test]
