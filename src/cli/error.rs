@@ -34,17 +34,27 @@ pub enum ExitStatus {
     Usage,
     /// 65: invalid profile.
     InvalidProfile,
+    /// 130: stopped by Ctrl-C (128 + SIGINT, the shells' convention).
+    Interrupted,
+}
+
+impl ExitStatus {
+    /// Returns the process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::Failure => 1,
+            Self::Changes => 2,
+            Self::Usage => 64,
+            Self::InvalidProfile => 65,
+            Self::Interrupted => 130,
+        }
+    }
 }
 
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {
-        ExitCode::from(match status {
-            ExitStatus::Success => 0,
-            ExitStatus::Failure => 1,
-            ExitStatus::Changes => 2,
-            ExitStatus::Usage => 64,
-            ExitStatus::InvalidProfile => 65,
-        })
+        ExitCode::from(status.code())
     }
 }
 
@@ -62,6 +72,8 @@ pub enum ErrorKind {
     Local,
     /// A bug in bpa-infra: exit 1.
     Internal,
+    /// The user stopped the run (Ctrl-C): exit 130.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -71,6 +83,7 @@ impl ErrorKind {
             Self::Usage => ExitStatus::Usage,
             Self::Profile => ExitStatus::InvalidProfile,
             Self::Cloud | Self::Local | Self::Internal => ExitStatus::Failure,
+            Self::Interrupted => ExitStatus::Interrupted,
         }
     }
 
@@ -80,6 +93,7 @@ impl ErrorKind {
             Self::Usage => "usage",
             Self::Profile => "invalid_profile",
             Self::Cloud | Self::Local | Self::Internal => "failure",
+            Self::Interrupted => "interrupted",
         }
     }
 }
@@ -133,37 +147,55 @@ impl CliError {
         Self::new(ErrorKind::Internal, error)
     }
 
+    /// Makes the error of a run stopped by Ctrl-C.
+    pub fn interrupted(error: impl Into<BoxError>) -> Self {
+        Self::new(ErrorKind::Interrupted, error)
+    }
+
     /// Adds a hint, shown after the ones already there.
     pub fn hinted(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
         self
     }
 
-    /// Turns an AWS error into a CLI error with a hint; `alternative` (may be empty)
-    /// says how the command can do without AWS, for when there are no credentials.
+    /// Turns an AWS error into a CLI error with a hint; `alternative` (may be empty) is
+    /// one more hint line, how the command can do without AWS (`plan --offline`), given
+    /// when AWS cannot be used at all (no credentials, no such profile, unreachable).
     pub fn from_aws(err: AwsError, alternative: &str) -> Self {
-        let hint = match err.kind {
-            AwsErrorKind::NoCredentials => {
-                let mut hint =
-                    "configure AWS credentials (environment, `--aws-profile NAME`, or `aws sso login`)"
-                        .to_owned();
-                if !alternative.is_empty() {
-                    hint.push_str(", ");
-                    hint.push_str(alternative);
-                }
-                Some(hint)
-            }
-            AwsErrorKind::AccessDenied => Some(format!(
-                "the credentials in use lack the permission for {}",
-                err.operation
-            )),
-            AwsErrorKind::Other => None,
+        let (kind, hint) = match err.kind {
+            AwsErrorKind::NoCredentials => (
+                ErrorKind::Cloud,
+                Some("configure AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, `--aws-profile NAME`, or `aws sso login`".to_owned()),
+            ),
+            AwsErrorKind::NoSuchProfile => (
+                ErrorKind::Usage,
+                Some("check the name (`aws configure list-profiles` lists them), or create it with `aws configure --profile NAME`".to_owned()),
+            ),
+            AwsErrorKind::Unreachable => (
+                ErrorKind::Cloud,
+                Some("check --endpoint-url / AWS_ENDPOINT_URL (is the emulator or proxy running?), the network, and HTTPS_PROXY".to_owned()),
+            ),
+            AwsErrorKind::AccessDenied => (
+                ErrorKind::Cloud,
+                Some(format!(
+                    "the credentials in use lack the permission for {}",
+                    err.operation
+                )),
+            ),
+            AwsErrorKind::Other => (ErrorKind::Cloud, None),
         };
-        let error = Self::cloud(err);
-        match hint {
-            Some(hint) => error.hinted(hint),
-            None => error,
+        let without_aws = matches!(
+            err.kind,
+            AwsErrorKind::NoCredentials | AwsErrorKind::NoSuchProfile | AwsErrorKind::Unreachable
+        );
+        let mut error = Self::new(kind, err);
+        if let Some(hint) = hint {
+            error = error.hinted(hint);
         }
+        if without_aws && !alternative.is_empty() {
+            error = error.hinted(alternative);
+        }
+        error
     }
 
     pub fn status(&self) -> ExitStatus {
@@ -363,11 +395,22 @@ impl From<RenderError> for CliError {
             RenderError::ReadTemplate { source, .. } => source.hint(),
             _ => None,
         };
-        // A template that is not a regular file, or too large, is bad input (exit 65).
+        // A template that is not a regular file, or too large, is bad input (exit 65); a
+        // `--templates` directory that is missing, not a directory, or holds no template
+        // is a wrong flag (64), not a failure of this machine.
+        let usage = match &err {
+            RenderError::NoTemplates { .. } => true,
+            RenderError::ReadDir { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ),
+            _ => false,
+        };
         let error = match &err {
             RenderError::ReadTemplate { source, .. } if source.is_refused() => {
                 Self::invalid_profile(err)
             }
+            _ if usage => Self::usage(err),
             _ => Self::local(err),
         };
         match hint {
@@ -397,6 +440,7 @@ mod tests {
     #[test]
     fn kinds_map_to_the_documented_exit_codes() {
         assert_eq!(CliError::usage("u").status(), ExitStatus::Usage);
+        assert_eq!(CliError::interrupted("^C").status().code(), 130);
         assert_eq!(
             CliError::invalid_profile("p").status(),
             ExitStatus::InvalidProfile
@@ -448,6 +492,35 @@ mod tests {
             text.contains("not allowed") && !text.contains("raw SDK answer"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn no_credentials_hint_ends_cleanly_and_offers_the_alternative() {
+        let err = AwsError {
+            kind: AwsErrorKind::NoCredentials,
+            operation: "load AWS credentials".into(),
+            resource: None,
+            message: "no providers in chain provided credentials".into(),
+        };
+        let error = CliError::from_aws(err, "or run `bpa-infra plan --offline`: it needs no AWS");
+        assert_eq!(error.hints.len(), 2, "{:?}", error.hints);
+        assert!(
+            error.hints[0].ends_with("`aws sso login`"),
+            "{:?}",
+            error.hints
+        );
+        assert!(
+            error.hints[1].contains("plan --offline"),
+            "{:?}",
+            error.hints
+        );
+        let missing = AwsError {
+            kind: AwsErrorKind::NoSuchProfile,
+            operation: "load AWS credentials".into(),
+            resource: None,
+            message: "no profile `nope` in ~/.aws/config".into(),
+        };
+        assert_eq!(CliError::from_aws(missing, "").status(), ExitStatus::Usage);
     }
 
     #[test]

@@ -206,7 +206,8 @@ pub fn main() -> ExitCode {
 
 /// Sends logs to stderr at the level `-v`/`-q` ask for.
 ///
-/// The AWS SDK and the PostgreSQL driver stay at `info` at most, even with `-vvv`: their
+/// The AWS SDK and the PostgreSQL driver log errors only by default, warnings with `-v`,
+/// and stay at `info` at most, even with `-vvv`: their
 /// debug and trace output can include request parameters, and no secret may ever reach
 /// a log.
 fn init_logging(global: &GlobalArgs, color: bool) {
@@ -217,12 +218,12 @@ fn init_logging(global: &GlobalArgs, color: bool) {
         (false, 2) => "debug",
         (false, _) => "trace",
     };
-    let others = if global.quiet {
-        "error"
-    } else if global.verbose >= 2 {
-        "info"
-    } else {
-        "warn"
+    // By default the SDK logs nothing: its warnings (a credential provider that found
+    // nothing, say) repeat, in its words, a failure the command reports once in its own.
+    let others = match (global.quiet, global.verbose) {
+        (true, _) | (false, 0) => "error",
+        (false, 1) => "warn",
+        (false, _) => "info",
     };
     let filter = tracing_subscriber::EnvFilter::new(format!("{others},bpa_infra={own}"));
     let _ = tracing_subscriber::fmt()

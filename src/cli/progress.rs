@@ -99,6 +99,7 @@ impl<W: Write + Send> Reporter for JsonLines<W> {
     fn report(&self, event: &Event) {
         let mut value = serde_json::to_value(event).expect("events are plain data");
         if let Some(object) = value.as_object_mut() {
+            object.insert("format_version".into(), 1.into());
             object.insert("ts".into(), jiff::Timestamp::now().to_string().into());
         }
         self.sink.write_line(&value.to_string());
@@ -540,7 +541,12 @@ mod tests {
             ],
         ];
         for (doc, expected) in docs.iter().zip(expected) {
-            assert_eq!(keys(doc), expected, "{doc}");
+            assert_eq!(doc["format_version"], 1, "{doc}");
+            let keys: Vec<&str> = keys(doc)
+                .into_iter()
+                .filter(|k| *k != "format_version")
+                .collect();
+            assert_eq!(keys, expected, "{doc}");
             let ts = doc["ts"].as_str().unwrap();
             ts.parse::<jiff::Timestamp>()
                 .unwrap_or_else(|e| panic!("{ts}: {e}"));

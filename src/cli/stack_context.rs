@@ -77,7 +77,7 @@ impl StackContext {
         command: &str,
         options: &ProviderOptions,
     ) -> Result<(Aws, Providers), CliError> {
-        let aws = live::connect(global, &self.profile, command).await?;
+        let aws = live::connect(global, &self.profile, without_aws(command)).await?;
         let mut providers = bpa_infra::provider::aws::providers_with(aws.sdk_config(), options);
         providers.set_account(aws.account());
         register_atlas(&mut providers, &self.profile, aws.sdk_config())?;
@@ -139,6 +139,19 @@ impl StackContext {
             plan::plan_apply(&self.scoped, live, providers),
             &self.scoped,
         )
+    }
+}
+
+/// Returns what `command` can do instead when AWS cannot be used (no credentials, no
+/// such profile, unreachable), as a hint line; empty when nothing.
+fn without_aws(command: &str) -> &'static str {
+    match command {
+        "plan" => {
+            "or run `bpa-infra plan --offline`: it plans against no live state and needs no AWS"
+        }
+        "up" => "`bpa-infra plan --offline` shows what `up` would create, without AWS",
+        "render" => "or run `bpa-infra render --offline` for placeholders instead of live values",
+        _ => "",
     }
 }
 

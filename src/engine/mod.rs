@@ -375,10 +375,12 @@ impl Run<'_> {
                                 address: step.address.clone(),
                                 action: step.action,
                                 code: error.code().to_owned(),
-                                message: error.to_string(),
+                                message: error.detail(),
                                 elapsed: self.elapsed(&step.address),
                             });
-                            ends[index] = Some(StepEnd::Failed { code: error.code().to_owned(), message: error.to_string() });
+                            // The detail only: address and code have fields of their own,
+                            // and a line showing all three must not say them twice.
+                            ends[index] = Some(StepEnd::Failed { code: error.code().to_owned(), message: error.detail() });
                             let reason = format!("{} failed", step.address);
                             for skipped in queue.fail(index) {
                                 ends[skipped] = Some(StepEnd::Skipped { reason: reason.clone() });

@@ -29,7 +29,7 @@ pub use estimate::{PathStep, about};
 pub use markdown::{GITHUB_COMMENT_LIMIT, MARKER, MarkdownOptions, render_markdown};
 pub use observe::{LiveState, ObserveError, observe};
 pub use preflight::preflight;
-pub use render::{TextOptions, render_json, render_text};
+pub use render::{TextOptions, json_document, render_json, render_text};
 pub use saved::{Moved, PlanFileError};
 
 /// The version of the plan's JSON form (`--output json`, saved plans).

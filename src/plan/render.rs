@@ -21,9 +21,18 @@ const INLINE_WIDTH: usize = 72;
 
 /// Renders the plan's JSON form, `format_version` first, pretty-printed.
 pub fn render_json(plan: &Plan) -> String {
-    let mut text = serde_json::to_string_pretty(plan).expect("a plan is plain data");
+    let mut text =
+        serde_json::to_string_pretty(&json_document(plan)).expect("a plan is plain data");
     text.push('\n');
     text
+}
+
+/// Returns the plan document of `--output json` (docs/json.md, "plan"): the saved
+/// plan's fields and `counts`, the numbers of the summary line.
+pub fn json_document(plan: &Plan) -> serde_json::Value {
+    let mut doc = serde_json::to_value(plan).expect("a plan is plain data");
+    doc["counts"] = serde_json::to_value(plan.counts()).expect("counts are plain data");
+    doc
 }
 
 /// Names where the plan applies: ` in us-west-2, account 123456789012`.

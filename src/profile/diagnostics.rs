@@ -85,10 +85,8 @@ impl fmt::Display for ProfileErrors {
 impl std::error::Error for ProfileErrors {}
 
 impl Diagnostic for ProfileErrors {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("bpa_infra::invalid_profile"))
-    }
-
+    // No `code`: miette prints it as a line of its own above the report, and the
+    // report's first line already says what it is.
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         Some(Box::new(self.errors.iter().map(|e| e as &dyn Diagnostic)))
     }

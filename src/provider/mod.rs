@@ -175,7 +175,9 @@ pub enum ProviderError {
         #[source]
         source: Option<BoxError>,
     },
-    #[error("{address}: already exists ({code}): {message}")]
+    // Not "already exists": the name taken may be another's, e.g. a final snapshot's
+    // (`DBClusterSnapshotAlreadyExistsFault` of `rds:DeleteDBCluster`).
+    #[error("{address}: name already taken ({code}): {message}")]
     AlreadyExists {
         address: Address,
         code: String,
@@ -251,6 +253,24 @@ impl ProviderError {
             | Self::DependencyNotReady { code, .. }
             | Self::TimedOut { code, .. }
             | Self::Rejected { code, .. } => code,
+        }
+    }
+
+    /// Returns what failed without the address and the code (`rds:CreateDBCluster: The
+    /// DB cluster already exists`): for lines that show those on their own.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Throttled { message, .. }
+            | Self::Unavailable { message, .. }
+            | Self::Connection { message, .. }
+            | Self::AlreadyExists { message, .. }
+            | Self::NotFound { message, .. }
+            | Self::InUse { message, .. }
+            | Self::DependencyNotReady { message, .. }
+            | Self::Rejected { message, .. } => message.clone(),
+            Self::TimedOut { waited, .. } => {
+                format!("timed out after {}s waiting for it", waited.as_secs())
+            }
         }
     }
 

@@ -3,10 +3,12 @@
 //! One binary on purpose: every extra test binary is another long link with the AWS SDK.
 
 mod atlas;
+mod cli_errors;
 mod db_init;
 mod demo;
 mod harness;
 mod identity;
+mod json_contract;
 mod network_eks;
 mod plan;
 mod profiles_corpus;

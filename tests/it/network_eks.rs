@@ -433,6 +433,19 @@ fn up_creates_and_tags_everything_a_second_run_changes_nothing_and_down_removes_
     let cluster = moto.rest_json("eks", "GET", "/clusters/example", None);
     let arn = cluster["cluster"]["arn"].as_str().unwrap();
     assert_eq!(printed["current-context"].as_str(), Some(arn));
+    // With `--output json`, the same kubeconfig as JSON (docs/json.md).
+    let as_json: serde_json::Value = serde_json::from_str(&run(
+        &moto,
+        &profile,
+        &["--output", "json", "kubeconfig"],
+        0,
+    ))
+    .expect("kubeconfig --output json prints JSON");
+    assert_eq!(
+        as_json,
+        serde_json::to_value(&printed).unwrap(),
+        "the JSON kubeconfig is the YAML one"
+    );
     assert_eq!(
         printed["clusters"][0]["cluster"]["server"].as_str(),
         cluster["cluster"]["endpoint"].as_str()

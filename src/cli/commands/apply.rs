@@ -84,7 +84,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
         ..ProviderOptions::default()
     };
     live::runtime()?.block_on(async {
-        let (aws, providers) = context.connect(global, "plan", &options).await?;
+        let (aws, providers) = context.connect(global, "up", &options).await?;
         let live = context.observe(&context.scoped, &providers).await?;
         let mut plan = context.plan_apply(&live, &providers);
         plan.only = only.clone();
@@ -100,6 +100,9 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
             )));
         }
         if !plan.has_changes() {
+            if global.output == OutputFormat::Json {
+                print_run_plan(global, &plan);
+            }
             let result =
                 report_no_changes(global, &plan, "No changes: the cloud matches the profile.");
             let vpc_endpoint = live.get(&bpa_infra::provider::atlas::vpc_endpoint_address());
@@ -127,9 +130,9 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> Result<ExitStatus, CliError> {
             }
             refuse_if_changed_meanwhile(&plan, &fresh)?;
             let cancel = lock_loss_cancels(&mut lock);
-            let summary =
+            let (summary, by_signal) =
                 execute(global, providers, &fresh, &context.scoped, &live, cancel).await?;
-            let result = finish(global, &summary);
+            let result = finish(global, &summary, by_signal);
             let vpc_endpoint = summary
                 .outputs
                 .get(&bpa_infra::provider::atlas::vpc_endpoint_address());
@@ -233,7 +236,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
         ..ProviderOptions::default()
     };
     live::runtime()?.block_on(async {
-        let (aws, providers) = context.connect(global, "plan", &options).await?;
+        let (aws, providers) = context.connect(global, "down", &options).await?;
         let live = observe_down(&context, &stack, teardown.as_ref(), &providers).await?;
         let plan = plan_down(&live, &providers);
         let store = run_lock::store(&aws, &context.profile);
@@ -268,9 +271,10 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> Result<ExitStatus, CliError
             }
             refuse_if_changed_meanwhile(&plan, &fresh)?;
             let cancel = lock_loss_cancels(&mut lock);
-            let summary = execute(global, providers, &fresh, &stack, &live, cancel).await?;
+            let (summary, by_signal) =
+                execute(global, providers, &fresh, &stack, &live, cancel).await?;
             report_snapshots(global, &snapshots.taken());
-            finish(global, &summary)
+            finish(global, &summary, by_signal)
         }
         .await;
         // The lock's table goes with the last of the profile's resources.
@@ -378,17 +382,38 @@ fn refuse_if_moved(saved: &Plan, now: &Plan) -> Result<(), CliError> {
 #[allow(clippy::print_stdout)]
 fn print_run_plan(global: &GlobalArgs, plan: &Plan) {
     match global.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(plan).expect("a plan is plain data")
-        ),
+        OutputFormat::Json => println!("{}", plan::json_document(plan)),
         OutputFormat::Text => print_plan(global, plan),
     }
 }
 
+/// Returns the summary document of `--output json` (docs/json.md, "summary").
+fn summary_json(summary: &Summary) -> serde_json::Value {
+    let mut doc = serde_json::to_value(summary).expect("a summary is plain data");
+    doc["format_version"] = 1.into();
+    doc["counts"] = serde_json::to_value(summary.tally()).expect("counts are plain data");
+    doc
+}
+
+/// Ends a run that has nothing to do: the text, or with `--output json` the summary
+/// document of a run that changed nothing (the plan line is already out: one document
+/// each, never the plan twice).
 fn report_no_changes(global: &GlobalArgs, plan: &Plan, text: &str) -> Result<ExitStatus, CliError> {
     match global.output {
-        OutputFormat::Json => print_run_plan(global, plan),
+        OutputFormat::Json => {
+            let nothing = Summary {
+                profile: plan.profile.clone(),
+                operation: plan.operation,
+                resources: Vec::new(),
+                elapsed: std::time::Duration::ZERO,
+                estimated: std::time::Duration::ZERO,
+                outputs: Default::default(),
+            };
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", summary_json(&nothing));
+            }
+        }
         OutputFormat::Text => {
             #[allow(clippy::print_stdout)]
             {
@@ -446,7 +471,8 @@ fn confirm(global: &GlobalArgs, question: &str, typed: Option<&str>) -> Result<(
     }
 }
 
-/// Runs the executor with a reporter, stopping new work on Ctrl-C or `cancel`.
+/// Runs the executor with a reporter, stopping new work on Ctrl-C or `cancel`; returns
+/// the summary and whether Ctrl-C stopped it.
 async fn execute(
     global: &GlobalArgs,
     providers: bpa_infra::provider::Providers,
@@ -454,11 +480,14 @@ async fn execute(
     stack: &bpa_infra::stack::Stack,
     live: &bpa_infra::plan::LiveState,
     cancel: Cancellation,
-) -> Result<Summary, CliError> {
+) -> Result<(Summary, bool), CliError> {
     let reporter = progress::reporter(global);
     let on_signal = cancel.clone();
+    let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = signalled.clone();
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
             on_signal.cancel();
         }
     });
@@ -467,53 +496,98 @@ async fn execute(
         .apply(plan, stack, live, reporter.as_ref(), &cancel)
         .await;
     watcher.abort();
-    Ok(result?)
+    Ok((result?, signalled.load(std::sync::atomic::Ordering::SeqCst)))
 }
 
+/// Prints the outcome (the resources that did not succeed, then the summary line) and
+/// returns the exit status: a failure when anything failed, 130 after Ctrl-C.
 #[allow(clippy::print_stdout)]
-fn finish(global: &GlobalArgs, summary: &Summary) -> Result<ExitStatus, CliError> {
+fn finish(global: &GlobalArgs, summary: &Summary, by_signal: bool) -> Result<ExitStatus, CliError> {
     let tally = summary.tally();
     match global.output {
-        OutputFormat::Json => {
-            let mut doc = serde_json::to_value(summary).expect("a summary is plain data");
-            doc["format_version"] = 1.into();
-            println!("{doc}");
-        }
-        OutputFormat::Text => println!(
-            "{}: {} succeeded, {} failed, {} skipped, {} interrupted{}",
-            if summary.is_success() {
-                "Done"
-            } else {
-                "Incomplete"
-            },
-            tally.succeeded,
-            tally.failed,
-            tally.skipped,
-            tally.interrupted,
-            took_against_estimate(summary)
-        ),
-    }
-    if summary.is_success() {
-        Ok(ExitStatus::Success)
-    } else {
-        let failed: Vec<String> = summary
-            .resources
-            .iter()
-            .filter_map(|r| match &r.outcome {
-                bpa_infra::engine::Outcome::Failed { code, message } => {
-                    Some(format!("  {}: {code}: {message}", r.address))
+        OutputFormat::Json => println!("{}", summary_json(summary)),
+        OutputFormat::Text => {
+            for r in &summary.resources {
+                match &r.outcome {
+                    bpa_infra::engine::Outcome::Failed { code, message } => {
+                        println!("  {}", failure_line(&r.address.to_string(), code, message));
+                    }
+                    bpa_infra::engine::Outcome::Interrupted { .. } => {
+                        println!("  {}: interrupted", r.address);
+                    }
+                    _ => {}
                 }
-                _ => None,
-            })
-            .collect();
-        let mut message = "the run did not finish".to_owned();
-        if !failed.is_empty() {
-            message.push_str(":\n");
-            message.push_str(&failed.join("\n"));
+            }
+            println!(
+                "{}: {} succeeded, {} failed, {} skipped, {} interrupted{}",
+                if summary.is_success() {
+                    "Done"
+                } else {
+                    "Incomplete"
+                },
+                tally.succeeded,
+                tally.failed,
+                tally.skipped,
+                tally.interrupted,
+                took_against_estimate(summary)
+            );
         }
-        Err(CliError::cloud(message).hinted(
-            "fix the cause and run the same command again: it picks up where this run stopped",
+    }
+    if summary.is_success() && !by_signal {
+        return Ok(ExitStatus::Success);
+    }
+    let again = "fix the cause and run the same command again: it picks up where this run stopped";
+    if by_signal {
+        return Err(CliError::interrupted(format!(
+            "interrupted: {} succeeded, {} failed, {} skipped, {} interrupted",
+            tally.succeeded, tally.failed, tally.skipped, tally.interrupted
         ))
+        .hinted("run the same command again: it picks up where this run stopped"));
+    }
+    Err(CliError::cloud(format!(
+        "the run did not finish: {} failed, {} skipped, {} interrupted",
+        tally.failed, tally.skipped, tally.interrupted
+    ))
+    .hinted(again))
+}
+
+/// Returns one line for a failed resource: address, what failed, the AWS code, the AWS
+/// message (`rds.cluster: rds:CreateDBCluster failed (DBClusterAlreadyExistsFault): …`).
+fn failure_line(address: &str, code: &str, message: &str) -> String {
+    // Provider messages start with the operation (`rds:CreateDBCluster: …`).
+    let operation = message
+        .split_once(": ")
+        .filter(|(op, _)| op.contains(':') && !op.contains(' '));
+    match operation {
+        Some((op, rest)) => format!("{address}: {op} failed ({code}): {rest}"),
+        None => format!("{address}: failed ({code}): {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_line_says_address_operation_code_and_message_once() {
+        let line = failure_line(
+            "rds.cluster",
+            "DBClusterAlreadyExistsFault",
+            "rds:CreateDBCluster: DB cluster already exists",
+        );
+        assert_eq!(
+            line,
+            "rds.cluster: rds:CreateDBCluster failed (DBClusterAlreadyExistsFault): DB cluster already exists"
+        );
+        assert_eq!(line.matches("rds.cluster").count(), 1);
+        assert_eq!(
+            failure_line(
+                "eks.cluster",
+                "ReadyTimeout",
+                "timed out after 2400s waiting for it"
+            ),
+            "eks.cluster: failed (ReadyTimeout): timed out after 2400s waiting for it"
+        );
     }
 }
 

@@ -7,7 +7,7 @@ use bpa_infra::kubeconfig;
 use clap::Args;
 
 use crate::cli::stack_context::StackContext;
-use crate::cli::{CliError, ExitStatus, GlobalArgs, live};
+use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live};
 
 #[derive(Debug, Args)]
 pub struct KubeconfigArgs {
@@ -37,7 +37,15 @@ pub fn exec(global: &GlobalArgs, args: &KubeconfigArgs) -> Result<ExitStatus, Cl
     })?;
     let aws_profile = global.aws_profile.as_deref();
     if !args.write {
-        print!("{}", kubeconfig::to_yaml(&access, aws_profile));
+        match global.output {
+            // The same kubeconfig as JSON, which kubectl reads as well (docs/json.md).
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&kubeconfig::kubeconfig(&access, aws_profile))
+                    .expect("a kubeconfig is plain data")
+            ),
+            OutputFormat::Text => print!("{}", kubeconfig::to_yaml(&access, aws_profile)),
+        }
         return Ok(ExitStatus::Success);
     }
     let path = args
@@ -49,11 +57,22 @@ pub fn exec(global: &GlobalArgs, args: &KubeconfigArgs) -> Result<ExitStatus, Cl
                 .hinted("pass --kubeconfig FILE, or set KUBECONFIG or HOME")
         })?;
     kubeconfig::merge_into_file(&path, &access, aws_profile)?;
-    println!(
-        "{}: context {} for cluster {cluster} is now current",
-        path.display(),
-        access.arn
-    );
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "format_version": 1,
+                "kubeconfig": path.display().to_string(),
+                "context": access.arn,
+                "cluster": cluster,
+            })
+        ),
+        OutputFormat::Text => println!(
+            "{}: context {} for cluster {cluster} is now current",
+            path.display(),
+            access.arn
+        ),
+    }
     Ok(ExitStatus::Success)
 }
 

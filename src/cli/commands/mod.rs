@@ -36,19 +36,39 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, CliError> {
     }
 }
 
-/// Runs `plan`, `up` or `down` scoped to one component (plus the ones given by `--only`).
+/// Runs `plan`, `up` or `down` scoped to one component; `--only` may name only that one.
 fn component(
     global: &super::GlobalArgs,
     component: Component,
     action: &ComponentAction,
 ) -> Result<ExitStatus, CliError> {
-    let scoped = |only: &[Component]| {
-        let mut only = only.to_vec();
-        if !only.contains(&component) {
-            only.push(component);
-        }
-        only
+    let only = match action {
+        ComponentAction::Plan(args) => &args.only,
+        ComponentAction::Up(args) => &args.only,
+        ComponentAction::Down(args) => &args.only,
     };
+    if let Some(other) = only.iter().find(|c| **c != component) {
+        let verb = action.verb();
+        return Err(CliError::usage(format!(
+            "`{component} {verb} --only {other}`: the `{component}` subcommand works on {component} only"
+        ))
+        .hinted(format!(
+            "run `bpa-infra {other} {verb}`, or `bpa-infra {verb} --only {component},{other}` for both"
+        )));
+    }
+    if component == Component::Atlas {
+        let (path, profile) = global.load_profile()?;
+        if profile.atlas.is_none() {
+            return Err(CliError::usage(format!(
+                "profile {} ({}) has no `atlas` section: there is no Atlas private endpoint to {}",
+                profile.name,
+                path.display(),
+                action.verb()
+            ))
+            .hinted("add an `atlas` section to the profile (see the README), or leave out the `atlas` subcommand"));
+        }
+    }
+    let scoped = |_: &[Component]| vec![component];
     match action {
         ComponentAction::Plan(args) => plan::exec(
             global,
@@ -74,5 +94,16 @@ fn component(
                 ..args.clone()
             },
         ),
+    }
+}
+
+impl ComponentAction {
+    /// Returns the subcommand's name: `plan`, `up` or `down`.
+    fn verb(&self) -> &'static str {
+        match self {
+            Self::Plan(_) => "plan",
+            Self::Up(_) => "up",
+            Self::Down(_) => "down",
+        }
     }
 }

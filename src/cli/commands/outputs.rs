@@ -10,7 +10,7 @@ use crate::cli::{CliError, ExitStatus, GlobalArgs, OutputFormat, live};
 pub fn exec(global: &GlobalArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &[])?;
     let lives = live::runtime()?.block_on(async {
-        let providers = context.providers(global, "plan").await?;
+        let providers = context.providers(global, "outputs").await?;
         let live = context.observe(&context.full, &providers).await?;
         Ok::<_, CliError>(live.iter().cloned().collect::<Vec<_>>())
     })?;

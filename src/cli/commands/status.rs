@@ -28,7 +28,7 @@ struct Row {
 pub fn exec(global: &GlobalArgs) -> Result<ExitStatus, CliError> {
     let context = StackContext::load(global, &[])?;
     let (live, plan) = live::runtime()?.block_on(async {
-        let providers = context.providers(global, "plan").await?;
+        let providers = context.providers(global, "status").await?;
         let live = context.observe(&context.full, &providers).await?;
         let plan = bpa_infra::plan::plan_apply(&context.full, &live, &providers);
         Ok::<_, CliError>((live, plan))
@@ -80,7 +80,7 @@ pub fn exec(global: &GlobalArgs) -> Result<ExitStatus, CliError> {
                 "profile": context.profile.name,
                 "resources": rows,
                 "leftovers": live.leftovers().iter().map(|l| l.address.to_string()).collect::<Vec<_>>(),
-                "summary": plan.summary(),
+                "counts": plan.counts(),
             })
         ),
         OutputFormat::Text => {
