@@ -389,7 +389,7 @@ impl From<RenderError> for CliError {
             RenderError::Template { .. } | RenderError::InvalidYaml { .. } => Some(
                 "fix the template, or leave out --templates to use the built-in ones".to_owned(),
             ),
-            RenderError::NoTemplates { .. } => Some(
+            RenderError::NoTemplates { .. } | RenderError::ReadDir { .. } => Some(
                 "--templates takes a directory of `NAME.yaml.j2` files (see templates/ in the repository)".to_owned(),
             ),
             RenderError::ReadTemplate { source, .. } => source.hint(),

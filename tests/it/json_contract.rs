@@ -27,19 +27,22 @@ fn lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
-const PLAN_KEYS: [&str; 8] = [
+const PLAN_KEYS: [&str; 10] = [
     "account",
     "changes",
     "conflicts",
     "counts",
+    "critical_path",
+    "estimated_duration_seconds",
     "format_version",
     "operation",
     "profile",
     "region",
 ];
-const SUMMARY_KEYS: [&str; 6] = [
+const SUMMARY_KEYS: [&str; 7] = [
     "counts",
     "elapsed_seconds",
+    "estimated_duration_seconds",
     "format_version",
     "operation",
     "profile",
@@ -47,7 +50,16 @@ const SUMMARY_KEYS: [&str; 6] = [
 ];
 
 fn assert_plan(doc: &Value) {
-    assert_eq!(keys(doc), PLAN_KEYS, "{doc}");
+    // `only` is there when the plan is scoped (`--only`), as a list of components.
+    let mut found = keys(doc);
+    if found.contains(&"only") {
+        assert!(
+            doc["only"].as_array().is_some_and(|o| !o.is_empty()),
+            "{doc}"
+        );
+        found.retain(|k| *k != "only");
+    }
+    assert_eq!(found, PLAN_KEYS, "{doc}");
     assert_eq!(doc["format_version"], 1);
     assert_eq!(
         keys(&doc["counts"]),
