@@ -393,7 +393,6 @@ impl From<RenderError> for CliError {
                 "--templates takes a directory of `NAME.yaml.j2` files (see templates/ in the repository)".to_owned(),
             ),
             RenderError::ReadTemplate { source, .. } => source.hint(),
-            _ => None,
         };
         // A template that is not a regular file, or too large, is bad input (exit 65); a
         // `--templates` directory that is missing, not a directory, or holds no template

@@ -151,6 +151,9 @@ fn without_aws(command: &str) -> &'static str {
         }
         "up" => "`bpa-infra plan --offline` shows what `up` would create, without AWS",
         "render" => "or run `bpa-infra render --offline` for placeholders instead of live values",
+        "db init" => {
+            "or pass --host and take the master password from the environment (`master_password: {from_env: VAR}`): `db init` reads AWS only for the RDS writer endpoint and the managed master secret"
+        }
         _ => "",
     }
 }

@@ -95,7 +95,7 @@ fn init(global: &GlobalArgs, args: &DbInitArgs) -> Result<ExitStatus, CliError> 
                 // Read as `plan` reads it, and never another's: a look-alike stops here,
                 // before its secret is read or its endpoint connected to.
                 let (aws, providers) = context
-                    .connect(global, AWS_HINT, &ProviderOptions::default())
+                    .connect(global, "db init", &ProviderOptions::default())
                     .await?;
                 let lives = context.read_ours(&providers, database).await?;
                 let outputs = LiveOutputs::from_outputs(&bpa_infra::outputs::collect(&lives));

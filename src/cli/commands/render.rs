@@ -24,10 +24,6 @@ pub struct RenderArgs {
     pub offline: bool,
 }
 
-/// What `render` can do instead of reading AWS.
-const RENDER_HINT: &str =
-    "or run `bpa-infra render --offline` for placeholders instead of live values";
-
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn exec(global: &GlobalArgs, args: &RenderArgs) -> Result<ExitStatus, CliError> {
     // Offline, only the profile is needed; live, its stack says what to read.
@@ -101,7 +97,7 @@ fn live_outputs(global: &GlobalArgs, context: &StackContext) -> Result<LiveOutpu
         .as_ref()
         .is_some_and(|a| matches!(a.target, AtlasTarget::Project { .. }));
     live::runtime()?.block_on(async {
-        let providers = context.providers(global, RENDER_HINT).await?;
+        let providers = context.providers(global, "render").await?;
         let mut lives = context.read_ours(&providers, rendered_from).await?;
         if uses_api {
             let endpoint = |r: &Resource| r.kind == ResourceKind::AtlasEndpoint;
