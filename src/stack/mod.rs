@@ -530,18 +530,17 @@ impl Stack {
             .map(|&i| self.resources[i].address.component())
             .collect();
         let keep: BTreeSet<usize> = deleted.iter().chain(released.keys()).copied().collect();
-        let at = |set: &mut dyn Iterator<Item = &usize>| -> BTreeSet<Address> {
-            set.map(|&i| self.resources[i].address.clone()).collect()
+        let addresses = |positions: &BTreeSet<usize>| -> BTreeSet<Address> {
+            positions
+                .iter()
+                .map(|&i| self.resources[i].address.clone())
+                .collect()
         };
-        let users: BTreeSet<usize> = refusals
-            .iter()
-            .filter_map(|r| self.position(&r.user))
-            .collect();
         Teardown {
             stack: self.subset_replacing(&keep, scope, &released),
-            deleted: at(&mut deleted.iter()),
-            released: at(&mut released.keys()),
-            users: self.subset(&users, BTreeSet::new()),
+            deleted: addresses(&deleted),
+            released: addresses(&released.keys().copied().collect()),
+            users: self.only(|r| refusals.iter().any(|refusal| refusal.user == r.address)),
             refusals,
         }
     }
